@@ -1,0 +1,77 @@
+"""create_app(settings) -> FastAPI: wiring only.
+
+Routes: ``/media/{path}`` (GET, HEAD), ``/healthz``, ``/debug/lag``; anything else
+is 404. The app runs a loop-lag monitor for its lifetime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from streamer.lag import LagMonitor
+from streamer.limits import RequestLimitsMiddleware
+from streamer.routes.media import media_router
+from streamer.settings import Settings
+
+ALLOWED_METHODS = ("GET", "HEAD")
+CORS_EXPOSE = ["Content-Range", "Content-Length", "Accept-Ranges", "ETag", "Last-Modified", "Content-Disposition"]
+CORS_REQUEST_HEADERS = ["Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:  # Starlette joins a set: give a stable Allow
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(ALLOWED_METHODS)}
+    return await http_exception_handler(request, exc)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The streamer application; with no settings, they come from ``STREAMER_*`` variables."""
+    settings = settings if settings is not None else Settings.from_env()
+    lag = LagMonitor()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lag.run)
+            yield
+            tg.cancel_scope.cancel()
+
+    app = FastAPI(title="streamer", summary="Chunked media streaming", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.lag = lag
+    app.include_router(
+        media_router(
+            settings.media_dir, io=settings.io, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout
+        )
+    )
+
+    @app.api_route("/healthz", methods=list(ALLOWED_METHODS), response_class=PlainTextResponse)
+    async def healthz() -> str:
+        return "ok"
+
+    @app.get("/debug/lag")
+    async def debug_lag() -> dict[str, float]:
+        return asdict(lag.snapshot())
+
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=list(ALLOWED_METHODS),
+        allow_headers=CORS_REQUEST_HEADERS,
+        expose_headers=CORS_EXPOSE,
+        max_age=600,
+    )
+    app.add_middleware(RequestLimitsMiddleware)
+    return app

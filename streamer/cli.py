@@ -1,0 +1,71 @@
+"""The ``streamer`` command: ``streamer serve [MEDIA_DIR] [options]``. Wiring only.
+
+Each option defaults to its ``STREAMER_<OPTION>`` environment variable, then to
+the built-in default; bad values stop the command with a message, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from streamer.settings import ENV_PREFIX, Settings, SettingsError
+
+_OPTIONS = {
+    "host": "address to bind (default 127.0.0.1)",
+    "port": "TCP port (default 8000)",
+    "io": "endpoint form serving /media: async (aiofiles) or sync (def generator); default async",
+    "chunk_size": "bytes per chunk, 4KiB..16MiB, e.g. 65536, 256KiB, 1MiB (default 256KiB)",
+    "workers": "worker processes (default 1)",
+    "cors_origins": "comma-separated allowed CORS origins (default *)",
+    "stall_timeout": "seconds a client may accept nothing before its stream is aborted (default 60)",
+    "shutdown_grace": "seconds in-flight streams get to finish on shutdown (default 10)",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamer", description="Chunked media streaming server.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve a media folder over HTTP")
+    serve.add_argument("media_dir", nargs="?", help="folder to serve (default: the bundled media/)")
+    for name, help_text in _OPTIONS.items():
+        serve.add_argument("--" + name.replace("_", "-"), dest=name, help=f"{help_text}; env {ENV_PREFIX}{name.upper()}")
+    serve.add_argument("--log-level", default=os.environ.get(ENV_PREFIX + "LOG_LEVEL", "info"))
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    values = {name: environ[ENV_PREFIX + name.upper()] for name in [*_OPTIONS, "media_dir"] if ENV_PREFIX + name.upper() in environ}
+    values.update({name: getattr(args, name) for name in [*_OPTIONS, "media_dir"] if getattr(args, name) is not None})
+    return Settings.from_strings(values)
+
+
+def serve(settings: Settings, log_level: str) -> None:
+    common = dict(
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=settings.shutdown_grace,
+    )
+    if settings.workers == 1:
+        from streamer.app import create_app
+
+        uvicorn.run(create_app(settings), **common)
+    else:  # worker processes rebuild the settings from the environment
+        os.environ.update(settings.to_env())
+        uvicorn.run("streamer.app:create_app", factory=True, workers=settings.workers, **common)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args, dict(os.environ))
+    except SettingsError as exc:
+        parser.error(str(exc))
+    print(f"streamer: serving {settings.media_dir} at http://{settings.host}:{settings.port}/media/", file=sys.stderr)
+    serve(settings, args.log_level)

@@ -1,0 +1,157 @@
+"""Streaming responses that close what they stream, one class per kind of media.
+
+Starlette's StreamingResponse never closes its iterator, drives a sync one with
+a ``next`` per worker thread it cannot serialise with ``close``, streams a body
+for HEAD, and waits forever on a client that stops reading. ``MediaResponse``
+drives the iterator itself: ``next`` and ``close`` in turn on the file-I/O
+threads, HEAD answered without starting it, every send bounded by a stall
+timeout, and the iterator closed on every path (end, error, disconnect,
+cancellation). The subclasses exist so the OpenAPI schema names real media types.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from starlette.background import BackgroundTask
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from streamer.representation import OCTET_STREAM
+from streamer.sources import io_limiter
+
+STALL_TIMEOUT_S = 60.0
+STALL_TIMEOUT_KEY = "streamer.stall_timeout_s"  # scope key: per-request override
+_DONE = object()
+logger = logging.getLogger("streamer")
+
+
+class StreamStalledError(TimeoutError):
+    """The client did not accept a chunk within the stall timeout."""
+
+
+@asynccontextmanager
+async def _collapsing_task_group() -> AsyncIterator[TaskGroup]:
+    """A task group that raises a lone child exception as itself, not in a group."""
+    try:
+        async with anyio.create_task_group() as tg:
+            yield tg
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        exc = group.exceptions[0]
+        raise exc from exc.__cause__
+
+
+class MediaResponse(StreamingResponse):
+    """A StreamingResponse that owns its body iterator and closes it deterministically."""
+
+    media_type = OCTET_STREAM
+    stall_timeout_s: float | None = STALL_TIMEOUT_S
+
+    def __init__(
+        self,
+        content: Iterable[bytes] | AsyncIterable[bytes],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+    ) -> None:
+        self._sync: Iterator[bytes] | None = None
+        self._async: AsyncIterator[bytes] | None = None
+        if isinstance(content, AsyncIterable):
+            self._async = aiter(content)
+        else:
+            self._sync = iter(content)
+        self._started = False
+        self.status_code = status_code
+        self.media_type = self.media_type if media_type is None else media_type
+        self.background = background
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._keep_last_content_type()
+        stall = scope.get(STALL_TIMEOUT_KEY, self.stall_timeout_s)
+        try:
+            if scope["method"] == "HEAD":
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                await self._stream_until_disconnect(receive, send, stall)
+        except StreamStalledError as exc:
+            # Returning without completing the response makes the server close the connection.
+            logger.warning("aborting stream of %s: %s", scope.get("path"), exc)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._close_iterator()
+        if self.background is not None:
+            await self.background()
+
+    def _keep_last_content_type(self) -> None:
+        """FastAPI appends the endpoint's headers to the class's own: the later Content-Type wins."""
+        types = [i for i, (name, _) in enumerate(self.raw_headers) if name == b"content-type"]
+        for index in reversed(types[:-1]):
+            del self.raw_headers[index]
+
+    async def _stream_until_disconnect(self, receive: Receive, send: Send, stall: float | None) -> None:
+        async with _collapsing_task_group() as tg:
+
+            async def stream() -> None:
+                await self._stream(send, stall)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(stream)
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+    async def _stream(self, send: Send, stall: float | None) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        while (chunk := await self._next_chunk()) is not _DONE:
+            try:
+                with anyio.fail_after(stall):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except TimeoutError as exc:
+                raise StreamStalledError(f"client accepted nothing for {stall} s") from exc
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _next_chunk(self) -> Any:
+        self._started = True
+        if self._sync is not None:
+            return await anyio.to_thread.run_sync(next, self._sync, _DONE, limiter=io_limiter())
+        assert self._async is not None
+        return await anext(self._async, _DONE)
+
+    async def _close_iterator(self) -> None:
+        if self._sync is not None:
+            close = getattr(self._sync, "close", None)
+            if close is not None and self._started:
+                # next() and close() are serialised: a cancelled next() has finished by now.
+                await anyio.to_thread.run_sync(close, limiter=io_limiter())
+            elif close is not None:
+                close()  # a generator that never started runs no code when closed
+        elif self._async is not None:
+            aclose = getattr(self._async, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+class VideoResponse(MediaResponse):
+    media_type = "video/mp4"
+
+
+class AudioResponse(MediaResponse):
+    media_type = "audio/mpeg"
+
+
+class ImageResponse(MediaResponse):
+    media_type = "image/png"
+
+
+class OctetStreamResponse(MediaResponse):
+    media_type = OCTET_STREAM

@@ -1,0 +1,104 @@
+"""Settings: one frozen, validated value for everything the server can be told.
+
+Every field can come from an environment variable ``STREAMER_<FIELD>``; the CLI
+overrides those. A value out of bounds raises ``SettingsError`` with a message
+that names the setting, so the server refuses to start rather than misbehave.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+from streamer.chunks import CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+from streamer.responses import STALL_TIMEOUT_S
+
+ENV_PREFIX = "STREAMER_"
+_PACKAGE_MEDIA = Path(__file__).resolve().parent.parent / "media"
+DEFAULT_MEDIA_DIR = _PACKAGE_MEDIA if _PACKAGE_MEDIA.is_dir() else Path("media")
+SHUTDOWN_GRACE_S = 10.0
+_SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or out of bounds."""
+
+
+def parse_size(text: str) -> int:
+    """``65536``, ``64k``, ``256KiB``, ``1MiB``, ``1M``: binary units, case-insensitive."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise SettingsError(f"not a size: {text!r} (examples: 65536, 256KiB, 1MiB)")
+    return int(match.group(1)) * _UNITS[match.group(2)[:1].lower()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    media_dir: Path = DEFAULT_MEDIA_DIR
+    host: str = "127.0.0.1"
+    port: int = 8000
+    io: Literal["async", "sync"] = "async"
+    chunk_size: int = CHUNK_SIZE
+    workers: int = 1
+    cors_origins: tuple[str, ...] = ("*",)
+    stall_timeout: float = STALL_TIMEOUT_S
+    shutdown_grace: float = SHUTDOWN_GRACE_S
+
+    def __post_init__(self) -> None:
+        if self.io not in ("async", "sync"):
+            raise SettingsError(f"io must be 'async' or 'sync', not {self.io!r}")
+        if not MIN_CHUNK_SIZE <= self.chunk_size <= MAX_CHUNK_SIZE:
+            raise SettingsError(
+                f"chunk size {self.chunk_size} bytes is outside {MIN_CHUNK_SIZE} (4 KiB) .. {MAX_CHUNK_SIZE} (16 MiB)"
+            )
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"port {self.port} is outside 0..65535")
+        if not 1 <= self.workers <= 64:
+            raise SettingsError(f"workers {self.workers} is outside 1..64")
+        if not 0 < self.stall_timeout <= 3600:
+            raise SettingsError(f"stall timeout {self.stall_timeout} s is outside (0, 3600]")
+        if not 0 <= self.shutdown_grace <= 3600:
+            raise SettingsError(f"shutdown grace {self.shutdown_grace} s is outside [0, 3600]")
+        if not self.media_dir.is_dir():
+            raise SettingsError(f"media directory {str(self.media_dir)!r} does not exist or is not a directory")
+
+    @classmethod
+    def from_strings(cls, values: Mapping[str, str]) -> Settings:
+        """Build from text values keyed by field name, as found in the environment or on a command line."""
+        kwargs: dict[str, object] = {}
+        for name, text in values.items():
+            try:
+                kwargs[name] = _CONVERTERS[name](text)
+            except SettingsError as exc:
+                raise SettingsError(f"{name.replace('_', '-')}: {exc}") from exc
+            except ValueError as exc:
+                raise SettingsError(f"{name.replace('_', '-')}: invalid value {text!r}") from exc
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        names = [f.name for f in fields(cls)]
+        return cls.from_strings({n: environ[ENV_PREFIX + n.upper()] for n in names if ENV_PREFIX + n.upper() in environ})
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that ``from_env`` turns back into these settings (for worker processes)."""
+        return {ENV_PREFIX + name.upper(): _FORMATTERS.get(name, str)(getattr(self, name)) for name in _CONVERTERS}
+
+
+_CONVERTERS = {
+    "media_dir": Path,
+    "host": str,
+    "port": int,
+    "io": str,
+    "chunk_size": parse_size,
+    "workers": int,
+    "cors_origins": lambda text: tuple(o.strip() for o in text.split(",") if o.strip()),
+    "stall_timeout": float,
+    "shutdown_grace": float,
+}
+_FORMATTERS = {"cors_origins": ",".join}

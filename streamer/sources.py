@@ -1,0 +1,112 @@
+"""Byte sources: the only code that opens, stats, reads and closes media files.
+
+Every call here blocks, so the shells run them in worker threads (``io_limiter``).
+Reads are positional (``os.pread``), so ``(offset, length)`` fully describes a
+chunk and threads share no seek pointer. ``FileSource.close`` is idempotent and
+waits for a read in flight, so a descriptor is never closed under a reader.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import threading
+from typing import Protocol
+
+from anyio import CapacityLimiter
+from anyio.lowlevel import RunVar
+
+from streamer.paths import is_served_name
+
+IO_THREADS = 40
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
+_io_limiter: RunVar[CapacityLimiter] = RunVar("streamer_io_limiter")
+
+
+def io_limiter() -> CapacityLimiter:
+    """The worker-thread limiter for file I/O, one per event loop, apart from anyio's default."""
+    try:
+        return _io_limiter.get()
+    except LookupError:
+        limiter = CapacityLimiter(IO_THREADS)
+        _io_limiter.set(limiter)
+        return limiter
+
+
+class ByteSource(Protocol):
+    def read_at(self, offset: int, length: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class SourceClosedError(Exception):
+    """A read was attempted after the source was closed."""
+
+
+class SourceTruncatedError(Exception):
+    """The file ended before the bytes promised in the response headers."""
+
+
+class FileSource:
+    """An open regular file read by position; owned by exactly one closer."""
+
+    def __init__(self, fd: int, name: str) -> None:
+        self._fd = fd
+        self._lock = threading.Lock()
+        self._closed = False
+        self.name = name
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def stat(self) -> os.stat_result:
+        return os.fstat(self._fd)
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes at ``offset``; raises rather than return fewer."""
+        with self._lock:
+            if self._closed:
+                raise SourceClosedError(self.name)
+            data = os.pread(self._fd, length, offset)
+            while len(data) < length:
+                more = os.pread(self._fd, length - len(data), offset + len(data))
+                if not more:
+                    raise SourceTruncatedError(f"{self.name}: ended at {offset + len(data)}")
+                data += more
+            return data
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                os.close(self._fd)
+
+
+def _not_found(path: str) -> FileNotFoundError:
+    return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+
+
+def open_file_source(root: str, names: tuple[str, ...]) -> tuple[FileSource, os.stat_result]:
+    """Open ``root/names`` if it resolves to a regular, non-hidden file inside ``root``.
+
+    ``root`` must already be a real path. Returns the source and the ``fstat``
+    of its descriptor, so headers and bytes describe the same file. Raises
+    ``FileNotFoundError`` for anything that may not be served.
+    """
+    resolved = os.path.realpath(os.path.join(root, *names))
+    relative = os.path.relpath(resolved, root)
+    if relative.startswith(os.pardir) or not all(map(is_served_name, relative.split(os.sep))):
+        raise _not_found("/".join(names))
+    if not stat.S_ISREG(os.stat(resolved).st_mode):  # never open a FIFO or a device
+        raise _not_found("/".join(names))
+    fd = os.open(resolved, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_found("/".join(names))
+    except BaseException:
+        os.close(fd)
+        raise
+    return FileSource(fd, "/".join(names)), st
