@@ -51,12 +51,12 @@ def _parse_spec(spec: str, size: int) -> ByteRange | Unsatisfiable | None:
             return Unsatisfiable(size)
         return ByteRange(max(size - length, 0), size)
     start = parse_int(first)
-    end = parse_int(last) if last else size - 1
-    if start is None or end is None or end < start:
+    end = parse_int(last) if last else None
+    if start is None or (last and (end is None or end < start)):
         return None
     if start >= size:
         return Unsatisfiable(size)
-    return ByteRange(start, min(end, size - 1) + 1)
+    return ByteRange(start, size if end is None else min(end + 1, size))
 
 
 def parse_range(header: str, size: int) -> ParsedRange:

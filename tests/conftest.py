@@ -1,0 +1,199 @@
+"""Shared fixtures: a media tree on disk, and real uvicorn servers on 127.0.0.1.
+
+``server`` is parametrized over the two endpoint forms, so every HTTP test runs
+against ``io=sync`` and ``io=async``. Servers run in a thread of the test
+process (a real socket and a real uvicorn), so a test can watch or slow down
+what the server does; ``spawn_server`` starts one as its own process instead.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from streamer import Settings, create_app
+
+BIG_SIZE = 8 * 1024 * 1024 + 12345  # several chunks, not a multiple of any chunk size
+SMALL_SIZE = 1000
+REPO = Path(__file__).resolve().parent.parent
+
+
+def payload(size: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("media")
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.txt").write_bytes(b"outside the root")
+    (root / "big.bin").write_bytes(payload(BIG_SIZE, 1))
+    (root / "small.bin").write_bytes(payload(SMALL_SIZE, 2))
+    (root / "empty.bin").write_bytes(b"")
+    (root / "clip.mp4").write_bytes(payload(50_000, 3))
+    (root / "page.html").write_bytes(b"<script>alert(1)</script>")
+    (root / "naïve café.mp4").write_bytes(payload(100, 4))
+    (root / "sub").mkdir()
+    (root / "sub" / "nested.webm").write_bytes(payload(3000, 5))
+    (root / ".hidden").write_bytes(b"dotfile")
+    (root / ".secret").mkdir()
+    (root / ".secret" / "key.bin").write_bytes(b"dot-directory")
+    (root / "escape.bin").symlink_to(outside / "secret.txt")
+    (root / "escape-dir").symlink_to(outside, target_is_directory=True)
+    (root / "to-hidden.bin").symlink_to(root / ".secret" / "key.bin")
+    (root / "alias.bin").symlink_to(root / "small.bin")
+    (root / "dir.mp4").mkdir()
+    os.mkfifo(root / "pipe.mp4")
+    return root
+
+
+@dataclass
+class ServerThread:
+    """A real uvicorn server on 127.0.0.1 in a thread of this process."""
+
+    settings: Settings
+    server: uvicorn.Server
+    thread: threading.Thread
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def io(self) -> str:
+        return self.settings.io
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "server thread did not stop"
+
+
+def start_server(settings: Settings) -> ServerThread:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level="warning",
+        timeout_graceful_shutdown=settings.shutdown_grace,
+    )
+    server = uvicorn.Server(config)
+
+    def run() -> None:
+        try:
+            server.run(sockets=[sock])
+        finally:
+            sock.close()
+
+    thread = threading.Thread(target=run, name=f"uvicorn-{settings.io}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    return ServerThread(settings, server, thread, sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session", params=["sync", "async"])
+def server(request: pytest.FixtureRequest, media_root: Path) -> Iterator[ServerThread]:
+    running = start_server(Settings(media_dir=media_root, io=request.param, chunk_size=64 * 1024))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(params=["sync", "async"])
+def server_factory(request: pytest.FixtureRequest, media_root: Path) -> Iterator[object]:
+    """Start servers with custom settings (io form from the parameter); all stopped afterwards."""
+    started: list[ServerThread] = []
+
+    def factory(**overrides: object) -> ServerThread:
+        base = Settings(media_dir=media_root, io=request.param, chunk_size=64 * 1024)
+        running = start_server(replace(base, **overrides))  # type: ignore[arg-type]
+        started.append(running)
+        return running
+
+    yield factory
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def client(server: ServerThread) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def open_fds(self) -> list[str]:
+        fd_dir = Path(f"/proc/{self.process.pid}/fd")
+        targets = []
+        for fd in fd_dir.iterdir():
+            try:
+                targets.append(os.readlink(fd))
+            except FileNotFoundError:
+                pass
+        return targets
+
+
+@pytest.fixture
+def spawn_server() -> Iterator[object]:
+    """Start ``python -m streamer serve`` as a separate process; stopped and checked afterwards."""
+    spawned: list[ServerProcess] = []
+
+    def spawn(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-X", "dev", "-m", "streamer", "serve", *args, "--port", str(port)],
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        running = ServerProcess(process, port)
+        spawned.append(running)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()[1].decode()
+            try:
+                if httpx.get(running.base_url + "/healthz", timeout=1).text == "ok":
+                    return running
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError("server process did not start")
+
+    yield spawn
+    for running in spawned:
+        running.process.terminate()
+        _, stderr = running.process.communicate(timeout=30)
+        assert b"ResourceWarning" not in stderr, stderr.decode()
+        assert b"Traceback" not in stderr, stderr.decode()
