@@ -1,0 +1,182 @@
+"""Every open file has one owner that closes it, on every path, promptly.
+
+Descriptor counts are read from /proc, for a server in its own process and
+for in-process servers; reads are counted by wrapping FileSource.read_at.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streamer.sources import FileSource
+from tests.conftest import BIG_SIZE, ServerThread
+
+ABORTS = 200
+
+
+def media_fds(fd_targets: list[str], root: Path) -> list[str]:
+    return [target for target in fd_targets if target.startswith(str(root))]
+
+
+def own_fds() -> list[str]:
+    targets = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    return targets
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def start_download(port: int, path: str, *, rcvbuf: int | None = None) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    return sock
+
+
+def abort(sock: socket.socket, *, reset: bool) -> None:
+    if reset:  # RST instead of FIN, as a player killing a connection may
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+@pytest.mark.parametrize("io", ["sync", "async"])
+def test_aborted_downloads_release_every_descriptor_within_a_second(io: str, spawn_server, media_root: Path) -> None:
+    proc = spawn_server(str(media_root), "--io", io, "--chunk-size", "64KiB")
+    assert httpx.get(proc.base_url + "/media/small.bin").status_code == 200
+    baseline = len(proc.open_fds())
+    for index in range(ABORTS):
+        sock = start_download(proc.port, "/media/big.bin")
+        received = 0
+        while received < 100_000:  # headers and at least one chunk: mid-stream
+            received += len(sock.recv(65536))
+        abort(sock, reset=index % 2 == 0)
+    settled = wait_until(
+        lambda: len(proc.open_fds()) <= baseline and not media_fds(proc.open_fds(), media_root), timeout=1.0
+    )
+    assert settled, (baseline, proc.open_fds())
+    assert httpx.get(proc.base_url + "/media/small.bin").content == (media_root / "small.bin").read_bytes()
+
+
+@pytest.fixture
+def counted_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
+    reads: list[tuple[int, int]] = []
+    original = FileSource.read_at
+
+    def read_at(self: FileSource, offset: int, length: int) -> bytes:
+        reads.append((offset, length))
+        return original(self, offset, length)
+
+    monkeypatch.setattr(FileSource, "read_at", read_at)
+    yield reads
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "status"),
+    [
+        pytest.param("HEAD", {}, 200, id="head-reads-nothing"),
+        pytest.param("HEAD", {"range": "bytes=0-99"}, 200, id="head-with-range-reads-nothing"),
+        pytest.param("GET", {"if-none-match": "*"}, 304, id="not-modified-reads-nothing"),
+        pytest.param("GET", {"if-match": '"nope"'}, 412, id="precondition-failed-reads-nothing"),
+        pytest.param("GET", {"range": "bytes=999999999-"}, 416, id="unsatisfiable-reads-nothing"),
+        pytest.param("GET", {}, 404, id="missing-file-reads-nothing"),
+    ],
+)
+def test_answers_without_a_body_never_read_the_file(
+    server: ServerThread, counted_reads: list[tuple[int, int]], media_root: Path, method: str, headers: dict[str, str], status: int
+) -> None:
+    path = "/media/missing.bin" if status == 404 else "/media/big.bin"
+    with server.client() as client:
+        response = client.request(method, path, headers=headers)
+        assert response.status_code == status
+        assert counted_reads == []
+        assert client.get("/media/small.bin").status_code == 200
+    assert counted_reads, "the read counter saw no read even for a GET: the patch is not in effect"
+    assert wait_until(lambda: media_fds(own_fds(), media_root) == [], timeout=1.0)
+
+
+def test_stalled_client_costs_bounded_reads_and_is_cut_at_the_stall_timeout(
+    server_factory, counted_reads: list[tuple[int, int]], tmp_path: Path
+) -> None:
+    huge = tmp_path / "huge.bin"
+    with huge.open("wb") as f:
+        f.truncate(256 * 1024 * 1024)  # sparse: cheap to make, 256 MiB to stream
+    running = server_factory(media_dir=tmp_path, stall_timeout=1.0)
+    sock = start_download(running.port, "/media/huge.bin", rcvbuf=64 * 1024)
+    try:
+        time.sleep(0.5)  # let the server fill every buffer it can
+        read_while_stalled = sum(length for _, length in counted_reads)
+        assert 0 < read_while_stalled <= 16 * 1024 * 1024, read_while_stalled
+        assert wait_until(lambda: media_fds(own_fds(), tmp_path) == [], timeout=3.0), "stalled stream kept its file"
+        reads_after_cut = len(counted_reads)
+        time.sleep(0.2)
+        assert len(counted_reads) == reads_after_cut
+    finally:
+        sock.close()
+    with running.client() as client:
+        assert client.get("/healthz").text == "ok"
+
+
+# uvicorn cancels streams still running after the grace period and then closes its
+# loop without waiting for their sockets to flush: the socket warning is uvicorn's.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore:unclosed resource <TCPTransport:ResourceWarning")
+def test_server_shutdown_closes_files_of_streams_in_flight(server_factory, tmp_path: Path) -> None:
+    (tmp_path / "long.bin").write_bytes(bytes(64 * 1024 * 1024))
+    running = server_factory(media_dir=tmp_path, shutdown_grace=0.5)
+    sock = start_download(running.port, "/media/long.bin", rcvbuf=64 * 1024)
+    stop_reading = threading.Event()
+
+    def read_slowly() -> None:  # a slow client: the stream outlives the grace period
+        while not stop_reading.is_set() and sock.recv(16 * 1024):
+            time.sleep(0.01)
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    try:
+        assert wait_until(lambda: bool(media_fds(own_fds(), tmp_path)), timeout=2.0)
+        running.stop()
+        assert media_fds(own_fds(), tmp_path) == []
+    finally:
+        stop_reading.set()
+        reader.join()
+        sock.close()
+
+
+def test_concurrent_complete_downloads_close_their_files(server: ServerThread, media_root: Path) -> None:
+    expected = (media_root / "big.bin").read_bytes()
+    results: list[bytes] = []
+
+    def download() -> None:
+        with server.client() as client:
+            results.append(client.get("/media/big.bin").content)
+
+    threads = [threading.Thread(target=download) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected] * 8
+    assert len(expected) == BIG_SIZE
+    assert wait_until(lambda: media_fds(own_fds(), media_root) == [], timeout=1.0)
