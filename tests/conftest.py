@@ -23,7 +23,7 @@ import httpx
 import pytest
 import uvicorn
 
-from streamer import Settings, create_app
+from streamer import LagMonitor, Settings, create_app
 
 BIG_SIZE = 8 * 1024 * 1024 + 12345  # several chunks, not a multiple of any chunk size
 SMALL_SIZE = 1000
@@ -78,6 +78,9 @@ class ServerThread:
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def app_lag(self) -> LagMonitor:
+        return self.server.config.app.state.lag  # type: ignore[no-any-return]
 
     def stop(self) -> None:
         self.server.should_exit = True

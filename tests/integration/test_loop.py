@@ -1,0 +1,145 @@
+"""The event loop is never blocked: no file-system call on its thread, and a lag bound under slow disks."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import streamer.sources
+from streamer.lag import LagMonitor, monitor_lag
+from streamer.sources import FileSource
+from tests.conftest import ServerThread
+from tests.integration.test_resources import abort, start_download
+
+SLOW_READ_S = 0.2
+HEALTHZ_BOUND_S = 0.05
+
+
+class ThreadGuard(SimpleNamespace):
+    """Stands in for the ``os`` module of streamer.sources, recording each call's thread."""
+
+    def __init__(self, module: Any, calls: list[tuple[str, int]]) -> None:
+        super().__init__()
+        self._module = module
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._module, name)
+        if name == "path":
+            return ThreadGuard(value, self._calls)
+        if not callable(value) or isinstance(value, type):
+            return value
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append((name, threading.get_ident()))
+            return value(*args, **kwargs)
+
+        return guarded
+
+
+@pytest.fixture
+def fs_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(streamer.sources, "os", ThreadGuard(os, calls))
+    yield calls
+
+
+def test_no_file_system_call_runs_on_the_event_loop_thread(server: ServerThread, fs_calls: list[tuple[str, int]]) -> None:
+    with server.client() as client:
+        assert client.get("/media/big.bin").status_code == 200
+        assert client.get("/media/big.bin", headers={"range": "bytes=5-70000,90000-"}).status_code == 206
+        assert client.head("/media/clip.mp4").status_code == 200
+        etag = client.head("/media/clip.mp4").headers["etag"]
+        assert client.get("/media/clip.mp4", headers={"if-none-match": etag}).status_code == 304
+        assert client.get("/media/clip.mp4", headers={"range": "bytes=999999-"}).status_code == 416
+        assert client.get("/media/missing.mp4").status_code == 404
+        assert client.get("/media/pipe.mp4").status_code == 404
+    sock = start_download(server.port, "/media/big.bin")
+    sock.recv(65536)
+    abort(sock, reset=True)
+    time.sleep(0.2)
+    names = {name for name, _ in fs_calls}
+    assert {"open", "fstat", "pread", "close"} <= names, names
+    on_loop = [name for name, thread in fs_calls if thread == server.thread.ident]
+    assert on_loop == []
+
+
+@pytest.fixture
+def slow_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = FileSource.read_at
+
+    def read_at(self: FileSource, offset: int, length: int) -> bytes:
+        time.sleep(SLOW_READ_S)
+        return original(self, offset, length)
+
+    monkeypatch.setattr(FileSource, "read_at", read_at)
+
+
+def test_healthz_answers_quickly_while_streams_wait_on_slow_reads(server: ServerThread, slow_reads: None) -> None:
+    stop = threading.Event()
+    received: list[int] = []
+
+    def stream() -> None:
+        with server.client() as client, client.stream("GET", "/media/big.bin") as response:
+            for chunk in response.iter_bytes():
+                received.append(len(chunk))
+                if stop.is_set():
+                    break
+
+    streams = [threading.Thread(target=stream) for _ in range(6)]
+    for thread in streams:
+        thread.start()
+    try:
+        with server.client() as client:
+            client.get("/healthz")  # connection set up outside the timed part
+            time.sleep(SLOW_READ_S * 2)
+            server.app_lag().reset()
+            timings = []
+            for _ in range(20):
+                started = time.perf_counter()
+                assert client.get("/healthz").text == "ok"
+                timings.append(time.perf_counter() - started)
+                time.sleep(0.02)
+        assert received, "the streams should be running"
+        assert max(timings) < HEALTHZ_BOUND_S, timings
+        assert server.app_lag().max_lag < HEALTHZ_BOUND_S
+    finally:
+        stop.set()
+        for thread in streams:
+            thread.join(timeout=30)
+
+
+def test_lag_monitor_measures_a_blocked_loop() -> None:
+    async def main() -> tuple[float, float]:
+        async with monitor_lag(0.01) as monitor:
+            await anyio.sleep(0.1)
+            calm = monitor.max_lag
+            time.sleep(0.2)  # block the loop on purpose
+            await anyio.sleep(0.05)
+            return calm, monitor.max_lag
+
+    calm, blocked = anyio.run(main)
+    assert calm < 0.1
+    assert blocked >= 0.15
+
+
+def test_lag_snapshot_quantiles() -> None:
+    monitor = LagMonitor()
+    assert monitor.snapshot().samples == 0
+    monitor._lags.extend([0.001 * i for i in range(1, 101)])
+    monitor.max_lag = 0.1
+    snapshot = monitor.snapshot()
+    assert (snapshot.samples, snapshot.p50_ms, snapshot.p99_ms, snapshot.max_ms) == (100, pytest.approx(50), pytest.approx(99), pytest.approx(100))
+
+
+def test_debug_lag_reports_the_running_monitor(client: httpx.Client) -> None:
+    body = client.get("/debug/lag").json()
+    assert set(body) == {"samples", "p50_ms", "p99_ms", "max_ms"}
