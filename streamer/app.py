@@ -47,7 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
             tg.cancel_scope.cancel()
 
-    app = FastAPI(title="streamer", summary="Chunked media streaming", lifespan=lifespan)
+    # No redirect from /media to /media/ (which is a 404 anyway): anything unrouted is 404.
+    app = FastAPI(title="streamer", summary="Chunked media streaming", lifespan=lifespan, redirect_slashes=False)
     app.state.settings = settings
     app.state.lag = lag
     app.include_router(
@@ -56,9 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
 
-    @app.api_route("/healthz", methods=list(ALLOWED_METHODS), response_class=PlainTextResponse)
     async def healthz() -> str:
         return "ok"
+
+    for method in ALLOWED_METHODS:  # one route per method: OpenAPI needs distinct operation ids
+        app.add_api_route("/healthz", healthz, methods=[method], response_class=PlainTextResponse)
 
     @app.get("/debug/lag")
     async def debug_lag() -> dict[str, float]:

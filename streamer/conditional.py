@@ -46,9 +46,10 @@ _LONG_DAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _MONTH = "(" + "|".join(_MONTHS) + ")"
 _TIME = r"(\d\d):(\d\d):(\d\d)"
 # RFC 9110 §5.6.7: IMF-fixdate, then the obsolete rfc850-date and asctime-date.
-_IMF_FIXDATE = re.compile(rf"{_DAY}, (\d\d) {_MONTH} (\d{{4}}) {_TIME} GMT")
-_RFC850 = re.compile(rf"{_LONG_DAY}, (\d\d)-{_MONTH}-(\d\d) {_TIME} GMT")
-_ASCTIME = re.compile(rf"{_DAY} {_MONTH} ([ \d]\d) {_TIME} (\d{{4}})")
+# re.ASCII: DIGIT is 0-9 only, as for every integer in HTTP.
+_IMF_FIXDATE = re.compile(rf"{_DAY}, (\d\d) {_MONTH} (\d{{4}}) {_TIME} GMT", re.ASCII)
+_RFC850 = re.compile(rf"{_LONG_DAY}, (\d\d)-{_MONTH}-(\d\d) {_TIME} GMT", re.ASCII)
+_ASCTIME = re.compile(rf"{_DAY} {_MONTH} ([ \d]\d) {_TIME} (\d{{4}})", re.ASCII)
 
 
 def parse_etag_list(value: str) -> list[ETag] | None:
@@ -86,7 +87,10 @@ def parse_http_date(value: str) -> int | None:
     else:
         return None
     fields = (int(year), _MONTHS.index(month) + 1, int(day), int(hh), int(mm), int(ss))
-    if not (1 <= fields[2] <= 31 and fields[3] <= 23 and fields[4] <= 59 and fields[5] <= 60):
+    if fields[0] < 1:  # year 0000 is valid syntax but not a date (calendar raises on it)
+        return None
+    last_day = calendar.monthrange(fields[0], fields[1])[1]
+    if not (1 <= fields[2] <= last_day and fields[3] <= 23 and fields[4] <= 59 and fields[5] <= 60):
         return None
     return calendar.timegm(fields + (0, 0, 0))
 

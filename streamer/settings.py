@@ -50,6 +50,7 @@ class Settings:
     shutdown_grace: float = SHUTDOWN_GRACE_S
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "media_dir", Path(self.media_dir))
         if self.io not in ("async", "sync"):
             raise SettingsError(f"io must be 'async' or 'sync', not {self.io!r}")
         if not MIN_CHUNK_SIZE <= self.chunk_size <= MAX_CHUNK_SIZE:

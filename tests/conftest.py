@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,6 +29,15 @@ from streamer import LagMonitor, Settings, create_app
 BIG_SIZE = 8 * 1024 * 1024 + 12345  # several chunks, not a multiple of any chunk size
 SMALL_SIZE = 1000
 REPO = Path(__file__).resolve().parent.parent
+
+
+def require_program(name: str, package: str) -> None:
+    """Skip when a real client program is missing, except in CI, where that is a failure."""
+    if shutil.which(name) is None:
+        message = f"{name} is not installed ({package})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def payload(size: int, seed: int) -> bytes:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from asyncer import asyncify
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from streamer.chunks import CHUNK_SIZE, aiter_chunks, chunk_spans, iter_chunks
@@ -69,6 +70,14 @@ def http_error(exc: OSError) -> HTTPException:
     return HTTPException(500, "Internal Server Error")
 
 
+def request_fields(request: Request) -> dict[str, str]:
+    """Request fields by lower-case name, repeated field lines joined into one list (RFC 9110 §5.3)."""
+    fields: dict[str, str] = {}
+    for name, value in request.headers.items():
+        fields[name] = f"{fields[name]}, {value}" if name in fields else value
+    return fields
+
+
 def media_file(
     root: str | os.PathLike[str],
     *,
@@ -88,13 +97,13 @@ def media_file(
         if names is None:
             raise HTTPException(404, "Not Found")
         try:
-            source, st = await anyio.to_thread.run_sync(open_file_source, real_root, names, limiter=io_limiter())
+            source, st = await asyncify(open_file_source, limiter=io_limiter())(real_root, names)
         except OSError as exc:
             raise http_error(exc) from exc
         try:
             rep = Representation.from_stat(st, names[-1])
             boundary = secrets.token_hex(12)
-            plan = plan_response(request.method, request.headers, rep, attachment=download, boundary=boundary)
+            plan = plan_response(request.method, request_fields(request), rep, attachment=download, boundary=boundary)
             if plan.status >= 300:
                 raise HTTPException(plan.status, plan.detail or None, headers=dict(plan.headers))
             response.status_code = plan.status
@@ -104,7 +113,7 @@ def media_file(
             yield MediaFile(source, plan, chunk_size)
         finally:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(source.close, limiter=io_limiter())
+                await asyncify(source.close, limiter=io_limiter())()
 
     return dependency
 
@@ -123,13 +132,14 @@ def media_router(
             yield chunk
 
     router = APIRouter()
-    router.add_api_route(
-        "/media/{path:path}",
-        get_media_sync if io == "sync" else get_media_async,
-        methods=["GET", "HEAD"],
-        response_class=MediaResponse,
-        responses=MEDIA_RESPONSES,
-        summary="A media file, with Range and conditional requests",
-        name="media",
-    )
+    for method in ("GET", "HEAD"):  # one route per method: OpenAPI needs distinct operation ids
+        router.add_api_route(
+            "/media/{path:path}",
+            get_media_sync if io == "sync" else get_media_async,
+            methods=[method],
+            response_class=MediaResponse,
+            responses=MEDIA_RESPONSES,
+            summary="A media file, with Range and conditional requests",
+            name=f"media_{method.lower()}",
+        )
     return router
