@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from streamer.settings import ENV_PREFIX, Settings, SettingsError
 
@@ -57,7 +58,12 @@ def serve(settings: Settings, log_level: str) -> None:
         uvicorn.run(create_app(settings), **common)
     else:  # worker processes rebuild the settings from the environment
         os.environ.update(settings.to_env())
-        uvicorn.run("streamer.app:create_app", factory=True, workers=settings.workers, **common)
+        config = uvicorn.Config("streamer.app:create_app", factory=True, workers=settings.workers, **common)
+        sock = config.bind_socket()
+        try:  # what uvicorn.run does for workers, but closing the listening socket afterwards
+            Multiprocess(config, sockets=[sock]).run()
+        finally:
+            sock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
