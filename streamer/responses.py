@@ -75,7 +75,7 @@ class MediaResponse(StreamingResponse):
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pass
+        self._keep_last_content_type()
         stall = scope.get(STALL_TIMEOUT_KEY, self.stall_timeout_s)
         try:
             if scope["method"] == "HEAD":
