@@ -7,7 +7,7 @@ from streamer.plan import ResponsePlan, plan_response
 from streamer.ranges import ByteRange, Unsatisfiable, parse_range
 from streamer.representation import Representation, media_type_for
 from streamer.responses import AudioResponse, ImageResponse, MediaResponse, OctetStreamResponse, VideoResponse
-from streamer.routes.media import MEDIA_RESPONSES, MediaFile, media_file, media_router
+from streamer.routes.media import MEDIA_RESPONSES, MediaFile, MediaFiles, media_file, media_router
 from streamer.settings import Settings, SettingsError
 from streamer.sources import FileSource, open_file_source
 
@@ -20,6 +20,7 @@ __all__ = [
     "ImageResponse",
     "LagMonitor",
     "MediaFile",
+    "MediaFiles",
     "MediaResponse",
     "OctetStreamResponse",
     "Representation",

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from streamer.lag import LagMonitor
 from streamer.limits import RequestLimitsMiddleware
-from streamer.routes.media import media_router
+from streamer.routes.media import MediaFiles, media_router
 from streamer.settings import Settings
 
 ALLOWED_METHODS = ("GET", "HEAD")
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The streamer application; with no settings, they come from ``STREAMER_*`` variables."""
     settings = settings if settings is not None else Settings.from_env()
     lag = LagMonitor()
+    files = MediaFiles(settings.media_dir, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,16 +47,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tg.start_soon(lag.run)
             yield
             tg.cancel_scope.cancel()
+        await files.aclose()  # streams cancelled at shutdown may not have closed theirs yet
 
     # No redirect from /media to /media/ (which is a 404 anyway): anything unrouted is 404.
     app = FastAPI(title="streamer", summary="Chunked media streaming", lifespan=lifespan, redirect_slashes=False)
     app.state.settings = settings
     app.state.lag = lag
-    app.include_router(
-        media_router(
-            settings.media_dir, io=settings.io, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout
-        )
-    )
+    app.include_router(media_router(files, io=settings.io))
 
     async def healthz() -> str:
         return "ok"

@@ -73,6 +73,8 @@ class Settings:
         """Build from text values keyed by field name, as found in the environment or on a command line."""
         kwargs: dict[str, object] = {}
         for name, text in values.items():
+            if name not in _CONVERTERS:
+                raise SettingsError(f"unknown setting {name!r}")
             try:
                 kwargs[name] = _CONVERTERS[name](text)
             except SettingsError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,16 +78,23 @@ def request_fields(request: Request) -> dict[str, str]:
     return fields
 
 
-def media_file(
-    root: str | os.PathLike[str],
-    *,
-    chunk_size: int = CHUNK_SIZE,
-    stall_timeout_s: float | None = STALL_TIMEOUT_S,
-) -> Callable[..., AsyncIterator[MediaFile]]:
-    """A FastAPI dependency serving files under ``root`` for a route with a ``{path:path}`` parameter."""
-    real_root = os.path.realpath(root)
+class MediaFiles:
+    """A FastAPI dependency serving the files under ``root`` to a route with a ``{path:path}`` parameter.
 
-    async def dependency(
+    Each request's file is opened, planned and closed by one call; ``aclose()``
+    closes whatever is still open when the server stops (streams it cancelled).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, chunk_size: int = CHUNK_SIZE, stall_timeout_s: float | None = STALL_TIMEOUT_S
+    ) -> None:
+        self.root = os.path.realpath(root)
+        self.chunk_size = chunk_size
+        self.stall_timeout_s = stall_timeout_s
+        self._open: set[FileSource] = set()
+
+    async def __call__(
+        self,
         path: str,
         request: Request,
         response: Response,
@@ -97,9 +104,10 @@ def media_file(
         if names is None:
             raise HTTPException(404, "Not Found")
         try:
-            source, st = await asyncify(open_file_source, limiter=io_limiter())(real_root, names)
+            source, st = await asyncify(open_file_source, limiter=io_limiter())(self.root, names)
         except OSError as exc:
             raise http_error(exc) from exc
+        self._open.add(source)
         try:
             rep = Representation.from_stat(st, names[-1])
             boundary = secrets.token_hex(12)
@@ -109,20 +117,29 @@ def media_file(
             response.status_code = plan.status
             for name, value in plan.headers:
                 response.headers[name] = value
-            request.scope[STALL_TIMEOUT_KEY] = stall_timeout_s
-            yield MediaFile(source, plan, chunk_size)
+            request.scope[STALL_TIMEOUT_KEY] = self.stall_timeout_s
+            yield MediaFile(source, plan, self.chunk_size)
         finally:
             with anyio.CancelScope(shield=True):
                 await asyncify(source.close, limiter=io_limiter())()
+            self._open.discard(source)  # only once closed: a cancelled close is left to aclose()
 
-    return dependency
+    async def aclose(self) -> None:
+        """Close every file still open; for server shutdown, after in-flight streams were cancelled."""
+        sources, self._open = list(self._open), set()
+        for source in sources:
+            await asyncify(source.close, limiter=io_limiter())()
 
 
-def media_router(
-    root: str | os.PathLike[str], *, io: str = "async", chunk_size: int = CHUNK_SIZE, stall_timeout_s: float = STALL_TIMEOUT_S
-) -> APIRouter:
+def media_file(
+    root: str | os.PathLike[str], *, chunk_size: int = CHUNK_SIZE, stall_timeout_s: float | None = STALL_TIMEOUT_S
+) -> MediaFiles:
+    """The dependency for your own routes: ``Depends(media_file("videos"))``."""
+    return MediaFiles(root, chunk_size=chunk_size, stall_timeout_s=stall_timeout_s)
+
+
+def media_router(planned: MediaFiles, *, io: str = "async") -> APIRouter:
     """The ``/media/{path}`` route, served by the sync or the async generator endpoint."""
-    planned = media_file(root, chunk_size=chunk_size, stall_timeout_s=stall_timeout_s)
 
     def get_media_sync(media: MediaFile = Depends(planned)) -> Iterator[bytes]:
         yield from media.iter_chunks()
