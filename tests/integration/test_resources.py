@@ -180,3 +180,24 @@ def test_concurrent_complete_downloads_close_their_files(server: ServerThread, m
     assert results == [expected] * 8
     assert len(expected) == BIG_SIZE
     assert wait_until(lambda: media_fds(own_fds(), media_root) == [], timeout=1.0)
+
+
+@pytest.mark.parametrize(
+    ("range_header", "expected_reads"),
+    [
+        pytest.param(None, [(0, 65536), (65536, 65536), (131072, 65536)], id="whole-file-in-full-chunks"),
+        pytest.param("bytes=5-200000", [(5, 65536), (65541, 65536), (131077, 65536), (196613, 3388)], id="last-chunk-of-a-range-shorter"),
+        pytest.param("bytes=0-9,100000-100009", [(0, 10), (100000, 10)], id="one-read-per-small-range"),
+    ],
+)
+def test_file_is_read_in_exact_chunks(
+    server: ServerThread, counted_reads: list[tuple[int, int]], range_header: str | None, expected_reads: list[tuple[int, int]]
+) -> None:
+    headers = {"range": range_header} if range_header else {}
+    with server.client() as client:
+        response = client.get("/media/big.bin", headers=headers)
+    assert response.status_code == (206 if range_header else 200)
+    assert counted_reads[: len(expected_reads)] == expected_reads
+    if range_header is None:
+        assert len(counted_reads) == -(-BIG_SIZE // 65536)
+        assert all(length == 65536 for _, length in counted_reads[:-1])
