@@ -1,7 +1,7 @@
 """create_app(settings) -> FastAPI: wiring only.
 
-Routes: ``/media/{path}`` (GET, HEAD), ``/healthz``, ``/debug/lag``; anything else
-is 404. The app runs a loop-lag monitor for its lifetime.
+Routes: ``/`` (the library page), ``/api/media`` (the catalog), ``/media/{path}``
+(GET, HEAD), ``/healthz``, ``/debug/lag``; anything else is 404. The app runs a loop-lag monitor for its lifetime.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from streamer.lag import LagMonitor
 from streamer.limits import RequestLimitsMiddleware
+from streamer.routes.catalog import catalog_router
 from streamer.routes.media import MediaFiles, media_router
 from streamer.settings import Settings
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.lag = lag
     app.include_router(media_router(files, io=settings.io))
+    app.include_router(catalog_router(settings.media_dir))
 
     async def healthz() -> str:
         return "ok"

@@ -88,6 +88,21 @@ def _not_found(path: str) -> FileNotFoundError:
     return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
 
 
+def resolve_in_root(root: str, names: tuple[str, ...]) -> str:
+    """The real path of ``root/names``, if it lies inside ``root`` and no part of it is hidden.
+
+    Symlinks are followed, so a link inside the root that points outside it, or
+    into a dot-directory, is refused. Raises ``FileNotFoundError`` otherwise.
+    """
+    resolved = os.path.realpath(os.path.join(root, *names))
+    if resolved == root:
+        return resolved
+    relative = os.path.relpath(resolved, root)
+    if relative.startswith(os.pardir) or not all(map(is_served_name, relative.split(os.sep))):
+        raise _not_found("/".join(names))
+    return resolved
+
+
 def open_file_source(root: str, names: tuple[str, ...]) -> tuple[FileSource, os.stat_result]:
     """Open ``root/names`` if it resolves to a regular, non-hidden file inside ``root``.
 
@@ -95,10 +110,7 @@ def open_file_source(root: str, names: tuple[str, ...]) -> tuple[FileSource, os.
     of its descriptor, so headers and bytes describe the same file. Raises
     ``FileNotFoundError`` for anything that may not be served.
     """
-    resolved = os.path.realpath(os.path.join(root, *names))
-    relative = os.path.relpath(resolved, root)
-    if relative.startswith(os.pardir) or not all(map(is_served_name, relative.split(os.sep))):
-        raise _not_found("/".join(names))
+    resolved = resolve_in_root(root, names)
     if not stat.S_ISREG(os.stat(resolved).st_mode):  # never open a FIFO or a device
         raise _not_found("/".join(names))
     fd = os.open(resolved, _OPEN_FLAGS)

@@ -10,6 +10,7 @@ on every path. The endpoints, sync and async, are then two lines each.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +28,7 @@ from streamer.representation import Representation
 from streamer.responses import STALL_TIMEOUT_KEY, STALL_TIMEOUT_S, MediaResponse
 from streamer.sources import FileSource, io_limiter, open_file_source
 
+access_log = logging.getLogger("streamer.access")  # one line per planned answer: what was asked, what was sent
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _MEDIA_CONTENT = {t: _BINARY for t in ("video/*", "audio/*", "image/*", "application/octet-stream")}
 _ERROR = {"application/json": {"schema": {"type": "object", "properties": {"detail": {"type": "string"}}}}}
@@ -111,7 +113,12 @@ class MediaFiles:
         try:
             rep = Representation.from_stat(st, names[-1])
             boundary = secrets.token_hex(12)
-            plan = plan_response(request.method, request_fields(request), rep, attachment=download, boundary=boundary)
+            fields = request_fields(request)
+            plan = plan_response(request.method, fields, rep, attachment=download, boundary=boundary)
+            access_log.info(
+                "%s /media/%s %d range=%s content-range=%s",
+                request.method, path, plan.status, fields.get("range", "-"), plan.header("content-range") or "-",
+            )
             if plan.status >= 300:
                 raise HTTPException(plan.status, plan.detail or None, headers=dict(plan.headers))
             response.status_code = plan.status

@@ -92,7 +92,6 @@ def test_healthz(client: httpx.Client) -> None:
 @pytest.mark.parametrize(
     "target",
     [
-        pytest.param("/", id="root"),
         pytest.param("/nope", id="unknown-path"),
         pytest.param("/media", id="media-without-slash-no-redirect"),
         pytest.param("/media/", id="media-directory"),

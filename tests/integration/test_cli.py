@@ -45,10 +45,11 @@ def test_bad_settings_refuse_to_start_with_a_message(args: list[str], env: dict[
 
 def test_serve_without_a_folder_serves_the_bundled_media(spawn_server) -> None:
     proc = spawn_server()
-    response = httpx.get(proc.base_url + "/media/tone-440hz.wav")
+    response = httpx.get(proc.base_url + "/media/tones/c523.wav")
     assert response.status_code == 200
     assert response.headers["content-type"] == "audio/wav"
-    assert response.content == (REPO / "media" / "tone-440hz.wav").read_bytes()
+    assert response.content == (REPO / "media" / "tones" / "c523.wav").read_bytes()
+    assert httpx.get(proc.base_url + "/").headers["content-type"] == "text/html; charset=utf-8"
 
 
 def test_options_come_from_the_environment(spawn_server, media_root: Path) -> None:

@@ -1,0 +1,56 @@
+"""GET /api/media (the JSON catalog) and GET / (the media library page)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from importlib.resources import files
+from typing import Any
+
+from asyncer import asyncify
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import HTMLResponse
+
+from streamer.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, decode_cursor, list_folder
+from streamer.paths import parse_media_path
+from streamer.sources import io_limiter
+
+PAGE_HTML = files("streamer").joinpath("static/index.html").read_text(encoding="utf-8")
+PAGE_HEADERS = {
+    # Everything the page needs is inline or same-origin: nothing else may load.
+    "content-security-policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "img-src 'self'; media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def catalog_router(root: str | os.PathLike[str]) -> APIRouter:
+    real_root = os.path.realpath(root)
+    router = APIRouter()
+
+    @router.get("/api/media", summary="One page of a media folder's listing")
+    async def api_media(
+        path: str = Query("", max_length=1024, description="Folder relative to the media root; empty for the root."),
+        limit: int = Query(PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Entries per page."),
+        cursor: str | None = Query(None, max_length=1024, description="next_cursor from the previous page."),
+    ) -> dict[str, Any]:
+        names = parse_media_path(path.strip("/")) if path.strip("/") else ()
+        if names is None:
+            raise HTTPException(404, "No such folder.")
+        after = decode_cursor(cursor) if cursor is not None else None
+        if cursor is not None and after is None:
+            raise HTTPException(400, "Invalid cursor: pass next_cursor from a previous page unchanged.")
+        try:
+            page = await asyncify(list_folder, limiter=io_limiter())(real_root, names, after, limit)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise HTTPException(404, "No such folder.") from exc
+        return asdict(page)
+
+    @router.get("/", response_class=HTMLResponse, summary="The media library page")
+    async def index() -> HTMLResponse:
+        return HTMLResponse(PAGE_HTML, headers=PAGE_HEADERS)
+
+    return router
