@@ -1,0 +1,100 @@
+"""The library page in a real browser: it lists, plays and seeks, in both io forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import AccessLog, artifact
+from tests.conftest import REPO, ServerThread
+
+CURRENT_MEDIA = "document.querySelector('#player video, #player audio')"
+PLAYING_PAST = f"(t) => {{ const m = {CURRENT_MEDIA}; return m && !m.paused && m.currentTime > t; }}"
+SEEK_TO = f"""async (fraction) => {{
+  const m = {CURRENT_MEDIA};
+  const target = m.duration * fraction;
+  await new Promise((resolve) => {{ m.addEventListener('seeked', resolve, {{ once: true }}); m.currentTime = target; }});
+  return [target, m.currentTime];
+}}"""
+VIDEO_STATE = f"""() => {{
+  const v = {CURRENT_MEDIA};
+  return {{ width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames, seekable: v.seekable.length ? v.seekable.end(0) : 0 }};
+}}"""
+
+
+def open_entry(page, library: ServerThread, folder: str, name: str) -> None:
+    page.goto(f"{library.base_url}/#/{folder}")
+    page.get_by_role("button", name=name, exact=True).click()
+
+
+def test_page_lists_the_bundled_media_and_browses_folders_by_keyboard(page, library: ServerThread) -> None:
+    page.goto(library.base_url + "/")
+    page.get_by_role("button", name="bars.webm").wait_for()
+    listed = page.locator("#entries button.entry").all_inner_texts()
+    assert listed == ["images", "long", "tones", "bars-faststart.mp4", "bars-moov-at-end.mp4", "bars.webm"]
+    assert page.get_by_text("moov at end").count() == 1
+    assert page.get_by_role("link", name="Download bars.webm").get_attribute("href") == "/media/bars.webm?download=1"
+    page.get_by_role("button", name="tones").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="a440.mp3").wait_for()
+    assert page.locator("#entries button.entry").all_inner_texts() == ["a440.mp3", "c523.wav", "e659.opus"]
+    assert page.get_by_role("navigation", name="Folder").get_by_role("link", name="tones").get_attribute("aria-current") == "page"
+    page.go_back()
+    page.get_by_role("button", name="bars.webm").wait_for()
+
+
+@pytest.mark.parametrize("name", ["bars-faststart.mp4", "bars-moov-at-end.mp4", "bars.webm"])
+def test_video_plays_decodes_frames_and_seeks_to_the_middle(page, library: ServerThread, name: str) -> None:
+    open_entry(page, library, "", name)
+    page.wait_for_function(PLAYING_PAST, arg=0.3)
+    before = page.evaluate(VIDEO_STATE)
+    assert before["width"] == 320 and before["frames"] > 0
+    assert before["seekable"] > 3.5  # the whole clip is seekable: the server answered with ranges
+    target, landed = page.evaluate(SEEK_TO, 0.5)
+    assert abs(landed - target) < 0.5
+    page.wait_for_function(PLAYING_PAST, arg=target + 0.4)
+    assert page.evaluate(VIDEO_STATE)["frames"] > before["frames"]
+
+
+@pytest.mark.parametrize("name", ["a440.mp3", "e659.opus", "c523.wav"])
+def test_audio_plays_and_seeks(page, library: ServerThread, name: str) -> None:
+    open_entry(page, library, "tones", name)
+    page.wait_for_function(PLAYING_PAST, arg=0.2)
+    target, landed = page.evaluate(SEEK_TO, 0.5)
+    assert abs(landed - target) < 0.5
+    page.wait_for_function(PLAYING_PAST, arg=target + 0.2)
+
+
+def test_throttled_seek_asks_the_server_for_a_mid_file_range(page, library: ServerThread, access_log: AccessLog) -> None:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 20, "downloadThroughput": 50 * 1024, "uploadThroughput": 50 * 1024},
+    )
+    open_entry(page, library, "long", "seek-test.mp4")
+    page.wait_for_function(f"() => {CURRENT_MEDIA}.readyState >= 1")
+    size = (REPO / "media" / "long" / "seek-test.mp4").stat().st_size
+    target, landed = page.evaluate(SEEK_TO, 0.8)
+    assert abs(landed - target) < 0.5
+    seeks = [
+        answer for answer in access_log.answers
+        if answer[1] == "long/seek-test.mp4" and answer[2] == 206 and answer[4].startswith("bytes ")
+    ]
+    starts = [int(answer[4].split()[1].split("-")[0]) for answer in seeks]
+    assert any(start > size // 2 for start in starts), access_log.answers
+
+
+def test_page_fits_a_phone_and_is_captured(page, library: ServerThread) -> None:
+    open_entry(page, library, "", "bars-faststart.mp4")
+    page.wait_for_function(PLAYING_PAST, arg=0.5)
+    page.screenshot(path=artifact(f"library-{library.io}.png"))
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.screenshot(path=artifact(f"library-{library.io}-phone.png"), full_page=True)
+
+
+def test_image_is_shown(page, library: ServerThread) -> None:
+    open_entry(page, library, "images", "gradient.png")
+    page.wait_for_function("() => { const i = document.querySelector('#player img'); return i && i.complete && i.naturalWidth > 0; }")
+    assert page.evaluate("document.querySelector('#player img').naturalWidth") == 64
+    assert page.get_by_role("img", name="gradient.png").is_visible()
