@@ -27,7 +27,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, which would break later tests that start their own loop.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     require_program("chromium", "Debian package chromium")
     from playwright.sync_api import sync_playwright
@@ -38,7 +40,7 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture(scope="session", params=["sync", "async"])
+@pytest.fixture(scope="module", params=["sync", "async"])
 def library(request: pytest.FixtureRequest) -> Iterator[ServerThread]:
     running = start_server(Settings(media_dir=REPO / "media", io=request.param))
     yield running
