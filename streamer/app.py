@@ -17,22 +17,38 @@ from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from streamer.lag import LagMonitor
 from streamer.limits import RequestLimitsMiddleware
+from streamer.routes import add_get_and_head
 from streamer.routes.catalog import catalog_router
 from streamer.routes.media import MediaFiles, media_router
 from streamer.settings import Settings
 
 ALLOWED_METHODS = ("GET", "HEAD")
+CORS_MAX_AGE_S = 600  # browsers may cache a preflight answer this long
 CORS_EXPOSE = ["Content-Range", "Content-Length", "Accept-Ranges", "ETag", "Last-Modified", "Content-Disposition"]
 CORS_REQUEST_HEADERS = ["Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"]
 
 
+def allowed_methods(routes: list[Route], scope: Scope) -> list[str]:
+    """Every method some route answers at this path (RFC 9110 §10.2.1), in a stable order."""
+    methods: set[str] = set()
+    for route in routes:
+        match, _ = route.matches({**scope, "method": ""})
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 405:  # Starlette joins a set: give a stable Allow
-        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(ALLOWED_METHODS)}
+    if not isinstance(exc, StarletteHTTPException):
+        raise TypeError(f"not an HTTP error: {exc!r}")
+    if exc.status_code == 405:  # Starlette names only the first route's methods, joined from a set
+        methods = allowed_methods(request.app.state.method_routes, request.scope)
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
     return await http_exception_handler(request, exc)
 
 
@@ -54,19 +70,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="streamer", summary="Chunked media streaming", lifespan=lifespan, redirect_slashes=False)
     app.state.settings = settings
     app.state.lag = lag
-    app.include_router(media_router(files, io=settings.io))
-    app.include_router(catalog_router(settings.media_dir))
+    routers = [media_router(files, io=settings.io), catalog_router(settings.media_dir)]
+    for router in routers:
+        app.include_router(router)
 
     async def healthz() -> str:
         return "ok"
 
-    for method in ALLOWED_METHODS:  # one route per method: OpenAPI needs distinct operation ids
-        app.add_api_route("/healthz", healthz, methods=[method], response_class=PlainTextResponse)
-
-    @app.get("/debug/lag")
     async def debug_lag() -> dict[str, float]:
         return asdict(lag.snapshot())
 
+    add_get_and_head(app.router, "/healthz", healthz, response_class=PlainTextResponse)
+    add_get_and_head(app.router, "/debug/lag", debug_lag)
+
+    app.state.method_routes = [r for r in [*app.routes, *(r for rt in routers for r in rt.routes)] if isinstance(r, Route)]
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(
         CORSMiddleware,
@@ -74,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=list(ALLOWED_METHODS),
         allow_headers=CORS_REQUEST_HEADERS,
         expose_headers=CORS_EXPOSE,
-        max_age=600,
+        max_age=CORS_MAX_AGE_S,
     )
     app.add_middleware(RequestLimitsMiddleware)
     return app

@@ -16,6 +16,7 @@ from uvicorn.supervisors import Multiprocess
 
 from streamer.settings import ENV_PREFIX, Settings, SettingsError
 
+LOG_LEVELS = ["critical", "error", "warning", "info", "debug", "trace"]
 _OPTIONS = {
     "host": "address to bind (default 127.0.0.1)",
     "port": "TCP port (default 8000)",
@@ -35,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("media_dir", nargs="?", help="folder to serve (default: the bundled media/)")
     for name, help_text in _OPTIONS.items():
         serve.add_argument("--" + name.replace("_", "-"), dest=name, help=f"{help_text}; env {ENV_PREFIX}{name.upper()}")
-    serve.add_argument("--log-level", default=os.environ.get(ENV_PREFIX + "LOG_LEVEL", "info"))
+    serve.add_argument(
+        "--log-level",
+        default=os.environ.get(ENV_PREFIX + "LOG_LEVEL", "info"),
+        choices=LOG_LEVELS,
+        help=f"uvicorn's log level (default info); env {ENV_PREFIX}LOG_LEVEL",
+    )
     return parser
 
 
@@ -69,6 +75,8 @@ def serve(settings: Settings, log_level: str) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.log_level not in LOG_LEVELS:  # a bad environment default escapes argparse's choices
+        parser.error(f"log level must be one of {', '.join(LOG_LEVELS)}, not {args.log_level!r}")
     try:
         settings = settings_from_args(args, dict(os.environ))
     except SettingsError as exc:

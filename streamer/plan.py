@@ -5,7 +5,8 @@ request headers and the representation it returns a frozen plan (status,
 headers, body segments), and the shells carry it out without deciding anything.
 Local choices: an invalid Range is ignored (RFC 9110 §14.2 allows it); Range
 on an empty file gets 200, as in Go; more than ``max_ranges`` ranges after
-coalescing, or a multipart body over twice the file, gets the whole file (200).
+coalescing, or a multipart body over twice the file, gets the whole file (200);
+coalesced parts are sent in the order they were first requested.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from dataclasses import dataclass
 
 from streamer.conditional import Cond, Outcome, check_if_range, evaluate_preconditions, format_http_date
 from streamer.multipart import Segment, multipart_content_type, multipart_segments, segment_length
-from streamer.ranges import ByteRange, Unsatisfiable, coalesce, format_content_range, parse_range
+from streamer.ranges import (
+    ByteRange,
+    ParsedRange,
+    Unsatisfiable,
+    coalesce,
+    format_content_range,
+    in_request_order,
+    parse_range,
+)
 from streamer.representation import Representation, format_content_disposition
 
 MAX_RANGES = 16
@@ -39,23 +48,24 @@ class ResponsePlan:
         return next((value for key, value in self.headers if key == name), None)
 
 
-def _validators(rep: Representation) -> Headers:
-    return (("etag", str(rep.etag)), ("last-modified", format_http_date(rep.mtime)))
+def _validators(rep: Representation, mtime: int) -> Headers:
+    return (("etag", str(rep.etag)), ("last-modified", format_http_date(mtime)))
 
 
-def _select_ranges(method: str, headers: Mapping[str, str], rep: Representation, max_ranges: int):
+def _select_ranges(
+    method: str, headers: Mapping[str, str], rep: Representation, mtime: int, max_ranges: int
+) -> ParsedRange:
     header = headers.get("range")
     # RFC 9110 §14.2: Range is defined for GET only; If-Range only qualifies a Range.
     if header is None or method != "GET" or rep.size == 0:
         return None
-    if check_if_range(headers.get("if-range"), rep.etag, rep.mtime) is Cond.FALSE:
+    if check_if_range(headers.get("if-range"), rep.etag, mtime) is Cond.FALSE:
         return None
     parsed = parse_range(header, rep.size)
-    if isinstance(parsed, list):
-        parsed = coalesce(parsed)
-        if len(parsed) > max_ranges:
-            return None
-    return parsed
+    if not isinstance(parsed, list):
+        return parsed
+    merged = coalesce(parsed)
+    return in_request_order(merged, parsed) if len(merged) <= max_ranges else None
 
 
 def plan_response(
@@ -66,22 +76,28 @@ def plan_response(
     attachment: bool = False,
     boundary: str = "streamer-boundary",
     max_ranges: int = MAX_RANGES,
+    now: int | None = None,
 ) -> ResponsePlan:
-    """Plan the answer to a GET or HEAD of ``rep``; ``headers`` is looked up by lower-case name."""
+    """Plan the answer to a GET or HEAD of ``rep``; ``headers`` is looked up by lower-case name.
+
+    ``now`` (epoch seconds) is the time of the response: a modification time in the
+    future is replaced by it, as RFC 9110 §8.8.2.1 requires of Last-Modified.
+    """
     if method not in ("GET", "HEAD"):
         raise ValueError(f"plan_response handles GET and HEAD, not {method}")
-    outcome = evaluate_preconditions(headers, rep.etag, rep.mtime)
+    mtime = rep.mtime if now is None else min(rep.mtime, now)
+    outcome = evaluate_preconditions(headers, rep.etag, mtime)
     if outcome is Outcome.PRECONDITION_FAILED:
-        return ResponsePlan(412, _validators(rep), detail="Precondition failed: the file does not match.")
+        return ResponsePlan(412, _validators(rep, mtime), detail="Precondition failed: the file does not match.")
     if outcome is Outcome.NOT_MODIFIED:
-        return ResponsePlan(304, _validators(rep))
+        return ResponsePlan(304, _validators(rep, mtime))
     common = (
         ("accept-ranges", "bytes"),
-        *_validators(rep),
+        *_validators(rep, mtime),
         ("content-disposition", format_content_disposition(rep.filename, attachment=attachment)),
         ("x-content-type-options", "nosniff"),
     )
-    ranges = _select_ranges(method, headers, rep, max_ranges)
+    ranges = _select_ranges(method, headers, rep, mtime, max_ranges)
     if isinstance(ranges, Unsatisfiable):
         detail = f"Range not satisfiable: the file is {rep.size} bytes."
         return ResponsePlan(416, (("content-range", format_content_range(None, rep.size)),), detail=detail)

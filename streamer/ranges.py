@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_INT_DIGITS = 19  # beyond any file size (2**63 has 19 digits)
+MAX_INT_DIGITS = 64  # far beyond any file size (u64 max has 20 digits), and still cheap to parse
 COALESCE_GAP = 128  # bytes: ranges closer than about one part header are merged
 
 
@@ -93,6 +93,15 @@ def coalesce(ranges: list[ByteRange], gap: int = COALESCE_GAP) -> list[ByteRange
         else:
             merged.append(current)
     return merged
+
+
+def in_request_order(merged: list[ByteRange], requested: list[ByteRange]) -> list[ByteRange]:
+    """Order coalesced ranges by the first requested range each contains (RFC 9110 §14.6)."""
+
+    def first_request(group: ByteRange) -> int:
+        return next(i for i, r in enumerate(requested) if group.start <= r.start < group.stop)
+
+    return sorted(merged, key=first_request)
 
 
 def format_content_range(byte_range: ByteRange | None, size: int) -> str:

@@ -6,7 +6,8 @@ for HEAD, and waits forever on a client that stops reading. ``MediaResponse``
 drives the iterator itself: ``next`` and ``close`` in turn on the file-I/O
 threads, HEAD answered without starting it, every send bounded by a stall
 timeout, and the iterator closed on every path (end, error, disconnect,
-cancellation). The subclasses exist so the OpenAPI schema names real media types.
+cancellation). The subclasses give a route's OpenAPI schema a real media type
+(``response_class=VideoResponse``); a route serving every kind uses ``MediaResponse``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import anyio
 from anyio.abc import TaskGroup
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from streamer.representation import OCTET_STREAM
 from streamer.sources import io_limiter
@@ -69,6 +70,7 @@ class MediaResponse(StreamingResponse):
         else:
             self._sync = iter(content)
         self._started = False
+        self._exhausted = False
         self.status_code = status_code
         self.media_type = self.media_type if media_type is None else media_type
         self.background = background
@@ -77,12 +79,21 @@ class MediaResponse(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._keep_last_content_type()
         stall = scope.get(STALL_TIMEOUT_KEY, self.stall_timeout_s)
+
+        async def send_in_time(message: Message) -> None:
+            """Every send, headers and the final empty body included, must be accepted in time."""
+            try:
+                with anyio.fail_after(stall):
+                    await send(message)
+            except TimeoutError as exc:
+                raise StreamStalledError(f"client accepted nothing for {stall} s") from exc
+
         try:
             if scope["method"] == "HEAD":
-                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await send_in_time({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                await send_in_time({"type": "http.response.body", "body": b"", "more_body": False})
             else:
-                await self._stream_until_disconnect(receive, send, stall)
+                await self._stream_until_disconnect(receive, send_in_time)
         except StreamStalledError as exc:
             # Returning without completing the response makes the server close the connection.
             logger.warning("aborting stream of %s: %s", scope.get("path"), exc)
@@ -98,11 +109,11 @@ class MediaResponse(StreamingResponse):
         for index in reversed(types[:-1]):
             del self.raw_headers[index]
 
-    async def _stream_until_disconnect(self, receive: Receive, send: Send, stall: float | None) -> None:
+    async def _stream_until_disconnect(self, receive: Receive, send: Send) -> None:
         async with _collapsing_task_group() as tg:
 
             async def stream() -> None:
-                await self._stream(send, stall)
+                await self._stream(send)
                 tg.cancel_scope.cancel()
 
             tg.start_soon(stream)
@@ -110,30 +121,30 @@ class MediaResponse(StreamingResponse):
                 pass
             tg.cancel_scope.cancel()
 
-    async def _stream(self, send: Send, stall: float | None) -> None:
+    async def _stream(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         while (chunk := await self._next_chunk()) is not _DONE:
-            try:
-                with anyio.fail_after(stall):
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except TimeoutError as exc:
-                raise StreamStalledError(f"client accepted nothing for {stall} s") from exc
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _next_chunk(self) -> Any:
         self._started = True
         if self._sync is not None:
-            return await anyio.to_thread.run_sync(next, self._sync, _DONE, limiter=io_limiter())
-        assert self._async is not None
-        return await anext(self._async, _DONE)
+            chunk = await anyio.to_thread.run_sync(next, self._sync, _DONE, limiter=io_limiter())
+        elif self._async is not None:
+            chunk = await anext(self._async, _DONE)
+        self._exhausted = chunk is _DONE
+        return chunk
 
     async def _close_iterator(self) -> None:
         if self._sync is not None:
             close = getattr(self._sync, "close", None)
-            if close is not None and self._started:
+            if close is None or self._exhausted:
+                return  # nothing to close, or a finished generator: no worker-thread hop
+            if self._started:
                 # next() and close() are serialised: a cancelled next() has finished by now.
                 await anyio.to_thread.run_sync(close, limiter=io_limiter())
-            elif close is not None:
+            else:
                 close()  # a generator that never started runs no code when closed
         elif self._async is not None:
             aclose = getattr(self._async, "aclose", None)

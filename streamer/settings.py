@@ -21,6 +21,8 @@ ENV_PREFIX = "STREAMER_"
 _PACKAGE_MEDIA = Path(__file__).resolve().parent.parent / "media"
 DEFAULT_MEDIA_DIR = _PACKAGE_MEDIA if _PACKAGE_MEDIA.is_dir() else Path("media")
 SHUTDOWN_GRACE_S = 10.0
+MAX_WORKERS = 64
+MAX_TIMEOUT_S = 3600
 _SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
@@ -50,6 +52,8 @@ class Settings:
     shutdown_grace: float = SHUTDOWN_GRACE_S
 
     def __post_init__(self) -> None:
+        if not str(self.media_dir):
+            raise SettingsError("media directory must not be empty")
         object.__setattr__(self, "media_dir", Path(self.media_dir))
         if self.io not in ("async", "sync"):
             raise SettingsError(f"io must be 'async' or 'sync', not {self.io!r}")
@@ -59,12 +63,12 @@ class Settings:
             )
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port {self.port} is outside 0..65535")
-        if not 1 <= self.workers <= 64:
-            raise SettingsError(f"workers {self.workers} is outside 1..64")
-        if not 0 < self.stall_timeout <= 3600:
-            raise SettingsError(f"stall timeout {self.stall_timeout} s is outside (0, 3600]")
-        if not 0 <= self.shutdown_grace <= 3600:
-            raise SettingsError(f"shutdown grace {self.shutdown_grace} s is outside [0, 3600]")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise SettingsError(f"workers {self.workers} is outside 1..{MAX_WORKERS}")
+        if not 0 < self.stall_timeout <= MAX_TIMEOUT_S:
+            raise SettingsError(f"stall timeout {self.stall_timeout} s is outside (0, {MAX_TIMEOUT_S}]")
+        if not 0 <= self.shutdown_grace <= MAX_TIMEOUT_S:
+            raise SettingsError(f"shutdown grace {self.shutdown_grace} s is outside [0, {MAX_TIMEOUT_S}]")
         if not self.media_dir.is_dir():
             raise SettingsError(f"media directory {str(self.media_dir)!r} does not exist or is not a directory")
 

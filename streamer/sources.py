@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 import threading
+import warnings
 from typing import Protocol
 
 from anyio import CapacityLimiter
@@ -61,8 +62,10 @@ class FileSource:
     def closed(self) -> bool:
         return self._closed
 
-    def stat(self) -> os.stat_result:
-        return os.fstat(self._fd)
+    def __del__(self) -> None:
+        if not self._closed:  # an owner forgot to close: say so, as an unclosed file does
+            warnings.warn(f"unclosed FileSource {self.name!r}", ResourceWarning, stacklevel=1)
+            self.close()
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset``; raises rather than return fewer."""

@@ -127,11 +127,18 @@ CASES = [
         (R(0, 10), R(500, 510)),
     ),
     case(
-        "multipart-parts-in-file-order",
+        "multipart-parts-in-request-order",
         {"range": "bytes=500-509,0-9"},
         206,
         {"content-type": MULTIPART, "content-length": "209"},
-        (R(0, 10), R(500, 510)),
+        (R(500, 510), R(0, 10)),
+    ),
+    case(
+        "coalesced-part-placed-by-its-first-request",
+        {"range": "bytes=900-909,0-9,600-609,5-20"},
+        206,
+        {"content-type": MULTIPART},
+        (R(900, 910), R(0, 21), R(600, 610)),
     ),
     case(
         "multipart-boundary-from-caller",

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from streamer.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, decode_cursor, list_folder
 from streamer.paths import parse_media_path
+from streamer.routes import add_get_and_head
 from streamer.sources import io_limiter
 
 PAGE_HTML = files("streamer").joinpath("static/index.html").read_text(encoding="utf-8")
@@ -31,7 +32,6 @@ def catalog_router(root: str | os.PathLike[str]) -> APIRouter:
     real_root = os.path.realpath(root)
     router = APIRouter()
 
-    @router.get("/api/media", summary="One page of a media folder's listing")
     async def api_media(
         path: str = Query("", max_length=1024, description="Folder relative to the media root; empty for the root."),
         limit: int = Query(PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Entries per page."),
@@ -49,8 +49,9 @@ def catalog_router(root: str | os.PathLike[str]) -> APIRouter:
             raise HTTPException(404, "No such folder.") from exc
         return asdict(page)
 
-    @router.get("/", response_class=HTMLResponse, summary="The media library page")
     async def index() -> HTMLResponse:
         return HTMLResponse(PAGE_HTML, headers=PAGE_HEADERS)
 
+    add_get_and_head(router, "/api/media", api_media, summary="One page of a media folder's listing")
+    add_get_and_head(router, "/", index, response_class=HTMLResponse, summary="The media library page")
     return router

@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +26,11 @@ from streamer.chunks import CHUNK_SIZE, aiter_chunks, chunk_spans, iter_chunks
 from streamer.paths import parse_media_path
 from streamer.plan import ResponsePlan, plan_response
 from streamer.representation import Representation
+from streamer.routes import add_get_and_head
 from streamer.responses import STALL_TIMEOUT_KEY, STALL_TIMEOUT_S, MediaResponse
 from streamer.sources import FileSource, io_limiter, open_file_source
 
+BOUNDARY_BYTES = 12  # random bytes in a multipart boundary (24 hex digits)
 access_log = logging.getLogger("streamer.access")  # one line per planned answer: what was asked, what was sent
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _MEDIA_CONTENT = {t: _BINARY for t in ("video/*", "audio/*", "image/*", "application/octet-stream")}
@@ -112,9 +115,11 @@ class MediaFiles:
         self._open.add(source)
         try:
             rep = Representation.from_stat(st, names[-1])
-            boundary = secrets.token_hex(12)
+            boundary = secrets.token_hex(BOUNDARY_BYTES)
             fields = request_fields(request)
-            plan = plan_response(request.method, fields, rep, attachment=download, boundary=boundary)
+            plan = plan_response(
+                request.method, fields, rep, attachment=download, boundary=boundary, now=int(time.time())
+            )
             access_log.info(
                 "%s /media/%s %d range=%s content-range=%s",
                 request.method, path, plan.status, fields.get("range", "-"), plan.header("content-range") or "-",
@@ -156,14 +161,12 @@ def media_router(planned: MediaFiles, *, io: str = "async") -> APIRouter:
             yield chunk
 
     router = APIRouter()
-    for method in ("GET", "HEAD"):  # one route per method: OpenAPI needs distinct operation ids
-        router.add_api_route(
-            "/media/{path:path}",
-            get_media_sync if io == "sync" else get_media_async,
-            methods=[method],
-            response_class=MediaResponse,
-            responses=MEDIA_RESPONSES,
-            summary="A media file, with Range and conditional requests",
-            name=f"media_{method.lower()}",
-        )
+    add_get_and_head(
+        router,
+        "/media/{path:path}",
+        get_media_sync if io == "sync" else get_media_async,
+        response_class=MediaResponse,
+        responses=MEDIA_RESPONSES,
+        summary="A media file, with Range and conditional requests",
+    )
     return router

@@ -164,7 +164,7 @@ def test_unsatisfiable_range_is_416(server: ServerThread, small: bytes, header: 
         pytest.param("bytes=０-1", id="non-ascii-digit"),
         pytest.param("bytes=0-1,x", id="one-invalid-member-voids-all"),
         pytest.param("bytes=--1", id="double-dash"),
-        pytest.param("bytes=99999999999999999999-", id="integer-too-long"),
+        pytest.param("bytes=" + "9" * 65 + "-", id="integer-too-long"),
     ],
 )
 def test_invalid_range_is_ignored(server: ServerThread, small: bytes, header: str) -> None:
