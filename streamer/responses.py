@@ -13,7 +13,7 @@ cancellation). The subclasses give a route's OpenAPI schema a real media type
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -49,6 +49,24 @@ async def _collapsing_task_group() -> AsyncIterator[TaskGroup]:
         raise exc from exc.__cause__
 
 
+def _unwrap_fastapi_stream(content: AsyncIterable[bytes]) -> AsyncIterable[bytes]:
+    """The endpoint's own async generator, if ``content`` is FastAPI's wrapper around it.
+
+    FastAPI wraps an ``async def`` generator endpoint in ``_async_stream_raw``, whose
+    ``async for`` never closes the inner generator: closing the wrapper would leave the
+    endpoint's generator (and its ``finally``) to the garbage collector. The wrapper
+    has not started yet, so its one argument is the generator to stream and close.
+    """
+    code = getattr(content, "ag_code", None)
+    frame = getattr(content, "ag_frame", None)
+    if code is None or frame is None or code.co_name != "_async_stream_raw" or code.co_argcount != 1:
+        return content
+    inner = frame.f_locals.get(code.co_varnames[0])
+    if not isinstance(inner, AsyncGenerator):
+        return content
+    return inner
+
+
 class MediaResponse(StreamingResponse):
     """A StreamingResponse that owns its body iterator and closes it deterministically."""
 
@@ -66,7 +84,7 @@ class MediaResponse(StreamingResponse):
         self._sync: Iterator[bytes] | None = None
         self._async: AsyncIterator[bytes] | None = None
         if isinstance(content, AsyncIterable):
-            self._async = aiter(content)
+            self._async = aiter(_unwrap_fastapi_stream(content))
         else:
             self._sync = iter(content)
         self._started = False
@@ -132,6 +150,9 @@ class MediaResponse(StreamingResponse):
         if self._sync is not None:
             chunk = await anyio.to_thread.run_sync(next, self._sync, _DONE, limiter=io_limiter())
         elif self._async is not None:
+            # A generator that never awaits, and sends to a vanished client, which return at
+            # once, would otherwise never let the disconnect listener run.
+            await anyio.lowlevel.checkpoint()
             chunk = await anext(self._async, _DONE)
         self._exhausted = chunk is _DONE
         return chunk

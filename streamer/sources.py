@@ -114,7 +114,13 @@ def open_file_source(root: str, names: tuple[str, ...]) -> tuple[FileSource, os.
     ``FileNotFoundError`` for anything that may not be served.
     """
     resolved = resolve_in_root(root, names)
-    if not stat.S_ISREG(os.stat(resolved).st_mode):  # never open a FIFO or a device
+    try:
+        mode = os.stat(resolved).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink loop names nothing
+            raise _not_found("/".join(names)) from exc
+        raise
+    if not stat.S_ISREG(mode):  # never open a FIFO or a device
         raise _not_found("/".join(names))
     fd = os.open(resolved, _OPEN_FLAGS)
     try:

@@ -10,7 +10,3 @@ def test_full_download_is_exact(server: ServerThread, client: httpx.Client, medi
     assert response.status_code == 200
     assert response.headers["content-length"] == str(BIG_SIZE)
     assert response.content == (media_root / "big.bin").read_bytes()
-
-
-def test_healthz(client: httpx.Client) -> None:
-    assert client.get("/healthz").text == "ok"

@@ -66,6 +66,8 @@ def test_workers_share_one_etag(spawn_server, media_root: Path) -> None:
         with httpx.Client() as client:  # a new connection each time, so both workers answer
             etags.add(client.head(proc.base_url + "/media/big.bin").headers["etag"])
     assert len(etags) == 1
+    st = (media_root / "big.bin").stat()
+    assert etags == {f'"{st.st_size:x}-{st.st_mtime_ns:x}"'}  # size and mtime only: no inode, no worker id
 
 
 def test_uvicorn_factory_builds_the_app_from_the_environment(media_root: Path) -> None:

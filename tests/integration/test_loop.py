@@ -14,6 +14,7 @@ import anyio
 import httpx
 import pytest
 
+import streamer.catalog
 import streamer.sources
 from streamer.lag import LagMonitor, monitor_lag
 from streamer.sources import FileSource
@@ -48,8 +49,10 @@ class ThreadGuard(SimpleNamespace):
 
 @pytest.fixture
 def fs_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
+    """Every module of streamer that touches the file system at request time, watched."""
     calls: list[tuple[str, int]] = []
-    monkeypatch.setattr(streamer.sources, "os", ThreadGuard(os, calls))
+    for module in (streamer.sources, streamer.catalog):
+        monkeypatch.setattr(module, "os", ThreadGuard(os, calls))
     yield calls
 
 
@@ -63,12 +66,14 @@ def test_no_file_system_call_runs_on_the_event_loop_thread(server: ServerThread,
         assert client.get("/media/clip.mp4", headers={"range": "bytes=999999-"}).status_code == 416
         assert client.get("/media/missing.mp4").status_code == 404
         assert client.get("/media/pipe.mp4").status_code == 404
+        assert client.get("/api/media", params={"path": "sub"}).status_code == 200
+        assert client.get("/api/media").status_code == 200
     sock = start_download(server.port, "/media/big.bin")
     sock.recv(65536)
     abort(sock, reset=True)
     time.sleep(0.2)
     names = {name for name, _ in fs_calls}
-    assert {"open", "fstat", "pread", "close"} <= names, names
+    assert {"open", "fstat", "pread", "close", "scandir", "stat"} <= names, names
     on_loop = [name for name, thread in fs_calls if thread == server.thread.ident]
     assert on_loop == []
 
@@ -147,5 +152,8 @@ def test_lag_snapshot_quantiles() -> None:
 
 
 def test_debug_lag_reports_the_running_monitor(client: httpx.Client) -> None:
-    body = client.get("/debug/lag").json()
+    deadline = time.monotonic() + 2
+    while (body := client.get("/debug/lag").json())["samples"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert set(body) == {"samples", "p50_ms", "p99_ms", "max_ms"}
+    assert body["samples"] > 0 and 0 <= body["p50_ms"] <= body["p99_ms"] <= body["max_ms"]

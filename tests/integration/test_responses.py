@@ -1,0 +1,137 @@
+"""MediaResponse on its own: it closes the iterator it streams, starts nothing for HEAD,
+and bounds every send, the last one included, by the stall timeout."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from streamer import MediaResponse
+from tests.conftest import ServerThread
+from tests.integration.test_resources import abort, media_fds, own_fds, start_download, wait_until
+from tests.integration.test_servers import serve_app
+
+CHUNK = b"x" * 65536
+
+
+class Watch:
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.closed = threading.Event()
+        self.closed_on: int | None = None
+
+    def close(self) -> None:
+        self.closed_on = threading.get_ident()
+        self.closed.set()
+
+
+def endless_app(watch: Watch) -> FastAPI:
+    app = FastAPI()
+
+    def endless() -> Iterator[bytes]:
+        watch.started.set()
+        try:
+            while True:
+                yield CHUNK
+        finally:
+            watch.close()
+
+    @app.get("/sync", response_class=MediaResponse)
+    def sync_endpoint() -> Iterator[bytes]:
+        yield from endless()
+
+    @app.head("/sync", response_class=MediaResponse)
+    def sync_head() -> Iterator[bytes]:
+        yield from endless()
+
+    @app.get("/async", response_class=MediaResponse)
+    async def async_endpoint() -> AsyncIterator[bytes]:
+        watch.started.set()
+        try:
+            while True:
+                yield CHUNK
+        finally:
+            watch.close()
+
+    return app
+
+
+@pytest.mark.parametrize("form", ["sync", "async"])
+def test_disconnect_closes_the_streamed_generator_promptly(form: str) -> None:
+    watch = Watch()
+    with serve_app(endless_app(watch)) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        sock = start_download(port, f"/{form}")
+        sock.recv(65536)
+        assert watch.started.wait(timeout=1.0)
+        abort(sock, reset=False)
+        assert watch.closed.wait(timeout=1.0), "the endpoint's generator was left to the garbage collector"
+    assert watch.closed_on != threading.main_thread().ident
+
+
+def test_sync_generator_is_closed_on_a_worker_thread_not_the_loop() -> None:
+    watch = Watch()
+    app = endless_app(watch)
+    loop_thread: list[int] = []
+
+    @app.get("/where")
+    async def where() -> dict[str, int]:
+        loop_thread.append(threading.get_ident())
+        return {}
+
+    with serve_app(app) as base_url:
+        httpx.get(base_url + "/where")
+        sock = start_download(int(base_url.rsplit(":", 1)[1]), "/sync")
+        sock.recv(65536)
+        abort(sock, reset=True)
+        assert watch.closed.wait(timeout=1.0)
+    assert watch.closed_on not in loop_thread
+
+
+def test_head_never_starts_the_generator() -> None:
+    watch = Watch()
+    with serve_app(endless_app(watch)) as base_url:
+        response = httpx.head(base_url + "/sync", timeout=5)
+    assert response.status_code == 200 and response.content == b""
+    assert not watch.started.is_set()
+
+
+def test_the_final_send_is_bounded_by_the_stall_timeout_too(server_factory, media_root: Path) -> None:
+    # One 16 MiB chunk holds the whole file: the only send that can wait is the last, empty one.
+    running: ServerThread = server_factory(chunk_size=16 * 1024 * 1024, stall_timeout=1.0)
+    sock = start_download(running.port, "/media/big.bin", rcvbuf=4096)
+    try:
+        assert wait_until(lambda: bool(media_fds(own_fds(), media_root)), timeout=2.0)
+        assert wait_until(lambda: not media_fds(own_fds(), media_root), timeout=4.0), "stalled stream kept its file"
+    finally:
+        sock.close()
+
+
+def test_a_disconnect_stops_the_reads(server_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamer.sources import FileSource
+
+    reads: list[int] = []
+    original = FileSource.read_at
+
+    def read_at(self: FileSource, offset: int, length: int) -> bytes:
+        reads.append(length)
+        return original(self, offset, length)
+
+    monkeypatch.setattr(FileSource, "read_at", read_at)
+    with (tmp_path / "huge.bin").open("wb") as f:
+        f.truncate(4 * 1024**3)  # sparse 4 GiB: reading it all would take far longer than this test
+    running = server_factory(media_dir=tmp_path)
+    sock = start_download(running.port, "/media/huge.bin")
+    sock.recv(65536)
+    abort(sock, reset=True)
+    assert wait_until(lambda: not media_fds(own_fds(), tmp_path), timeout=1.0)
+    count = len(reads)
+    time.sleep(0.3)
+    assert len(reads) == count, "reads went on after the client left"
+    assert sum(reads) < 256 * 1024 * 1024
