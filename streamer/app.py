@@ -22,13 +22,16 @@ from starlette.types import Scope
 
 from streamer.lag import LagMonitor
 from streamer.limits import RequestLimitsMiddleware
+from streamer.metrics import LOOP_LAG, OPEN_FDS, MetricsMiddleware, count_open_fds, exposition
 from streamer.routes import add_get_and_head
 from streamer.routes.catalog import catalog_router
+from streamer.routes.load import LoadLimits, load_router
 from streamer.routes.media import MediaFiles, media_router
 from streamer.settings import Settings
 
 ALLOWED_METHODS = ("GET", "HEAD")
 CORS_MAX_AGE_S = 600  # browsers may cache a preflight answer this long
+FD_SAMPLE_INTERVAL_S = 5.0
 CORS_EXPOSE = ["Content-Range", "Content-Length", "Accept-Ranges", "ETag", "Last-Modified", "Content-Disposition"]
 CORS_REQUEST_HEADERS = ["Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"]
 
@@ -52,16 +55,32 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+async def sample_open_fds() -> None:
+    """Keep this worker's descriptor gauge fresh, so a scrape of any worker sees every worker's."""
+    while True:
+        OPEN_FDS.set(await anyio.to_thread.run_sync(count_open_fds))
+        await anyio.sleep(FD_SAMPLE_INTERVAL_S)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The streamer application; with no settings, they come from ``STREAMER_*`` variables."""
     settings = settings if settings is not None else Settings.from_env()
-    lag = LagMonitor()
-    files = MediaFiles(settings.media_dir, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout)
+    lag = LagMonitor(on_sample=LOOP_LAG.observe)
+    files = MediaFiles(
+        settings.media_dir,
+        chunk_size=settings.chunk_size,
+        stall_timeout_s=settings.stall_timeout,
+        rate=settings.rate_limit or None,
+    )
+    limits = LoadLimits(
+        settings.max_bytes, settings.max_duration, settings.chunk_size, settings.stall_timeout, settings.rate_limit or None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tg:
             tg.start_soon(lag.run)
+            tg.start_soon(sample_open_fds)
             yield
             tg.cancel_scope.cancel()
         await files.aclose()  # streams cancelled at shutdown may not have closed theirs yet
@@ -70,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="streamer", summary="Chunked media streaming", lifespan=lifespan, redirect_slashes=False)
     app.state.settings = settings
     app.state.lag = lag
-    routers = [media_router(files, io=settings.io), catalog_router(settings.media_dir)]
+    routers = [media_router(files, io=settings.io), catalog_router(settings.media_dir), load_router(limits, settings.io)]
     for router in routers:
         app.include_router(router)
 
@@ -81,7 +100,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return asdict(lag.snapshot())
 
     add_get_and_head(app.router, "/healthz", healthz, response_class=PlainTextResponse)
+    def metrics() -> Response:  # a def endpoint: the scrape reads files, so it runs in a worker thread
+        body, media_type = exposition()
+        return Response(body, media_type=media_type)
+
     add_get_and_head(app.router, "/debug/lag", debug_lag)
+    add_get_and_head(app.router, "/metrics", metrics, include_in_schema=False)
 
     app.state.method_routes = [r for r in [*app.routes, *(r for rt in routers for r in rt.routes)] if isinstance(r, Route)]
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -93,5 +117,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=CORS_EXPOSE,
         max_age=CORS_MAX_AGE_S,
     )
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestLimitsMiddleware)
     return app

@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from streamer.settings import ENV_PREFIX, Settings, SettingsError
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
 
 LOG_LEVELS = ["critical", "error", "warning", "info", "debug", "trace"]
 _OPTIONS = {
@@ -26,6 +29,9 @@ _OPTIONS = {
     "cors_origins": "comma-separated allowed CORS origins (default *)",
     "stall_timeout": "seconds a client may accept nothing before its stream is aborted (default 60)",
     "shutdown_grace": "seconds in-flight streams get to finish on shutdown (default 10)",
+    "rate_limit": "bytes per second for every stream, like nginx's limit_rate, e.g. 1MiB; 0 for none (default)",
+    "max_bytes": "largest body the load-testing endpoints make (default 10GiB)",
+    "max_duration": "longest duration or delay the load-testing endpoints accept, in seconds (default 60)",
 }
 
 
@@ -64,12 +70,14 @@ def serve(settings: Settings, log_level: str) -> None:
         uvicorn.run(create_app(settings), **common)
     else:  # worker processes rebuild the settings from the environment
         os.environ.update(settings.to_env())
-        config = uvicorn.Config("streamer.app:create_app", factory=True, workers=settings.workers, **common)
-        sock = config.bind_socket()
-        try:  # what uvicorn.run does for workers, but closing the listening socket afterwards
-            Multiprocess(config, sockets=[sock]).run()
-        finally:
-            sock.close()
+        with tempfile.TemporaryDirectory(prefix="streamer-metrics-") as metrics_dir:
+            os.environ[MULTIPROC_ENV] = metrics_dir  # before any worker imports prometheus_client
+            config = uvicorn.Config("streamer.app:create_app", factory=True, workers=settings.workers, **common)
+            sock = config.bind_socket()
+            try:  # what uvicorn.run does for workers, but closing the listening socket afterwards
+                Multiprocess(config, sockets=[sock]).run()
+            finally:
+                sock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -30,9 +30,12 @@ class LagSnapshot:
 class LagMonitor:
     """Samples loop lag every ``interval`` seconds while ``run()`` is running."""
 
-    def __init__(self, interval: float = LAG_INTERVAL_S, window: int = LAG_WINDOW) -> None:
+    def __init__(
+        self, interval: float = LAG_INTERVAL_S, window: int = LAG_WINDOW, on_sample: Callable[[float], None] | None = None
+    ) -> None:
         self.interval = interval
         self._lags: deque[float] = deque(maxlen=window)
+        self._on_sample = on_sample
         self.max_lag = 0.0
 
     async def run(self) -> None:
@@ -42,6 +45,8 @@ class LagMonitor:
             lag = max(anyio.current_time() - before - self.interval, 0.0)
             self._lags.append(lag)
             self.max_lag = max(self.max_lag, lag)
+            if self._on_sample is not None:
+                self._on_sample(lag)
 
     def reset(self) -> None:
         self._lags.clear()

@@ -83,6 +83,7 @@ class Representation:
     mtime_ns: int
     media_type: str
     filename: str
+    validator: str | None = None  # for content that is not a file: names it in the ETag instead of mtime
 
     @classmethod
     def from_stat(cls, st: StatLike, filename: str) -> Representation:
@@ -95,7 +96,7 @@ class Representation:
 
     @property
     def etag(self) -> ETag:
-        return ETag(f'"{self.size:x}-{self.mtime_ns:x}"')
+        return ETag(f'"{self.size:x}-{self.validator or format(self.mtime_ns, "x")}"')
 
 
 def format_content_disposition(filename: str, *, attachment: bool) -> str:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -23,13 +24,32 @@ from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from streamer.pacing import TokenBucket, piece_size
 from streamer.representation import OCTET_STREAM
 from streamer.sources import io_limiter
 
 STALL_TIMEOUT_S = 60.0
 STALL_TIMEOUT_KEY = "streamer.stall_timeout_s"  # scope key: per-request override
+PACE_KEY = "streamer.pace"  # scope key: a Pace for the body, or None
+OBSERVER_KEY = "streamer.observer"  # scope key: a StreamObserver, told how each stream went
 _DONE = object()
 logger = logging.getLogger("streamer")
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Send the body at ``rate`` bytes per second; ``prefill`` lets the first piece go at once."""
+
+    rate: float
+    prefill: bool = True
+
+
+class StreamObserver(Protocol):
+    """Told when a body stream starts and how it ended: complete, disconnect, stalled or error."""
+
+    def started(self) -> None: ...
+
+    def ended(self, outcome: str) -> None: ...
 
 
 class StreamStalledError(TimeoutError):
@@ -72,6 +92,7 @@ class MediaResponse(StreamingResponse):
 
     media_type = OCTET_STREAM
     stall_timeout_s: float | None = STALL_TIMEOUT_S
+    burst = 64 * 1024  # bytes a paced stream may send at once, at most 1/20 s worth
 
     def __init__(
         self,
@@ -89,6 +110,7 @@ class MediaResponse(StreamingResponse):
             self._sync = iter(content)
         self._started = False
         self._exhausted = False
+        self._bucket: TokenBucket | None = None
         self.status_code = status_code
         self.media_type = self.media_type if media_type is None else media_type
         self.background = background
@@ -97,6 +119,12 @@ class MediaResponse(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._keep_last_content_type()
         stall = scope.get(STALL_TIMEOUT_KEY, self.stall_timeout_s)
+        pace: Pace | None = scope.get(PACE_KEY)
+        if pace is not None:
+            burst = piece_size(pace.rate, self.burst)
+            self._bucket = TokenBucket(pace.rate, burst, anyio.current_time(), tokens=burst if pace.prefill else 0)
+        observer: StreamObserver | None = scope.get(OBSERVER_KEY)
+        outcome = "error"
 
         async def send_in_time(message: Message) -> None:
             """Every send, headers and the final empty body included, must be accepted in time."""
@@ -110,14 +138,20 @@ class MediaResponse(StreamingResponse):
             if scope["method"] == "HEAD":
                 await send_in_time({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
                 await send_in_time({"type": "http.response.body", "body": b"", "more_body": False})
+                outcome = "complete"
             else:
-                await self._stream_until_disconnect(receive, send_in_time)
+                if observer is not None:
+                    observer.started()
+                outcome = await self._stream_until_disconnect(receive, send_in_time)
         except StreamStalledError as exc:
+            outcome = "stalled"
             # Returning without completing the response makes the server close the connection.
             logger.warning("aborting stream of %s: %s", scope.get("path"), exc)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._close_iterator()
+            if observer is not None and scope["method"] != "HEAD":
+                observer.ended(outcome)
         if self.background is not None:
             await self.background()
 
@@ -127,23 +161,40 @@ class MediaResponse(StreamingResponse):
         for index in reversed(types[:-1]):
             del self.raw_headers[index]
 
-    async def _stream_until_disconnect(self, receive: Receive, send: Send) -> None:
+    async def _stream_until_disconnect(self, receive: Receive, send: Send) -> str:
+        """Stream the body until it is complete or the client goes: ``complete`` or ``disconnect``."""
+        outcome = "disconnect"
         async with _collapsing_task_group() as tg:
 
             async def stream() -> None:
+                nonlocal outcome
                 await self._stream(send)
+                outcome = "complete"
                 tg.cancel_scope.cancel()
 
             tg.start_soon(stream)
             while (await receive())["type"] != "http.disconnect":
                 pass
             tg.cancel_scope.cancel()
+        return outcome
 
     async def _stream(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         while (chunk := await self._next_chunk()) is not _DONE:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await self._send_body(send, chunk)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send_body(self, send: Send, chunk: bytes) -> None:
+        if self._bucket is None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            return
+        step = piece_size(self._bucket.rate, len(chunk))  # paced: small pieces, no bursts
+        for start in range(0, len(chunk), step):
+            piece = chunk[start : start + step]
+            delay = self._bucket.delay(len(piece), anyio.current_time())
+            if delay:
+                await anyio.sleep(delay)
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
 
     async def _next_chunk(self) -> Any:
         self._started = True

@@ -21,6 +21,8 @@ ENV_PREFIX = "STREAMER_"
 _PACKAGE_MEDIA = Path(__file__).resolve().parent.parent / "media"
 DEFAULT_MEDIA_DIR = _PACKAGE_MEDIA if _PACKAGE_MEDIA.is_dir() else Path("media")
 SHUTDOWN_GRACE_S = 10.0
+MAX_BYTES = 10 << 30  # largest body the load-testing endpoints make
+MAX_DURATION_S = 60.0  # longest duration or delay they accept
 MAX_WORKERS = 64
 MAX_TIMEOUT_S = 3600
 _SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
@@ -50,6 +52,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     stall_timeout: float = STALL_TIMEOUT_S
     shutdown_grace: float = SHUTDOWN_GRACE_S
+    rate_limit: int = 0  # bytes per second for every stream, 0 for none
+    max_bytes: int = MAX_BYTES
+    max_duration: float = MAX_DURATION_S
 
     def __post_init__(self) -> None:
         if not str(self.media_dir):
@@ -69,6 +74,12 @@ class Settings:
             raise SettingsError(f"stall timeout {self.stall_timeout} s is outside (0, {MAX_TIMEOUT_S}]")
         if not 0 <= self.shutdown_grace <= MAX_TIMEOUT_S:
             raise SettingsError(f"shutdown grace {self.shutdown_grace} s is outside [0, {MAX_TIMEOUT_S}]")
+        if not 0 <= self.rate_limit <= 1 << 40:
+            raise SettingsError(f"rate limit {self.rate_limit} bytes/s is outside 0 (none)..{1 << 40}")
+        if not 0 <= self.max_bytes <= 1 << 50:
+            raise SettingsError(f"max bytes {self.max_bytes} is outside 0..{1 << 50}")
+        if not 0 <= self.max_duration <= MAX_TIMEOUT_S:
+            raise SettingsError(f"max duration {self.max_duration} s is outside [0, {MAX_TIMEOUT_S}]")
         if not self.media_dir.is_dir():
             raise SettingsError(f"media directory {str(self.media_dir)!r} does not exist or is not a directory")
 
@@ -107,5 +118,8 @@ _CONVERTERS = {
     "cors_origins": lambda text: tuple(o.strip() for o in text.split(",") if o.strip()),
     "stall_timeout": float,
     "shutdown_grace": float,
+    "rate_limit": parse_size,
+    "max_bytes": parse_size,
+    "max_duration": float,
 }
 _FORMATTERS = {"cors_origins": ",".join}

@@ -78,7 +78,7 @@ def test_throttled_seek_asks_the_server_for_a_mid_file_range(page, library: Serv
     assert abs(landed - target) < 0.5
     seeks = [
         answer for answer in access_log.answers
-        if answer[1] == "long/seek-test.mp4" and answer[2] == 206 and answer[4].startswith("bytes ")
+        if answer[1] == "/media/long/seek-test.mp4" and answer[2] == 206 and answer[4].startswith("bytes ")
     ]
     starts = [int(answer[4].split()[1].split("-")[0]) for answer in seeks]
     assert any(start > size // 2 for start in starts), access_log.answers

@@ -1,0 +1,97 @@
+"""Prometheus metrics: what the server is doing, in the text format at ``/metrics``.
+
+Works with ``--workers`` > 1 through prometheus-client's multiprocess mode: the
+CLI points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before the workers
+start, and a scrape of any worker reports them all. ``MetricsMiddleware``
+counts requests and body bytes by route template (never by raw path, which
+would let a client create series at will) and gives each request a stream
+observer that the response class tells how its body stream went.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from streamer.responses import OBSERVER_KEY
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LAG_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+DURATION_BUCKETS_S = (0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+
+REQUESTS = Counter("streamer_requests", "HTTP requests answered, by route template and status.", ["route", "status"])
+BYTES_SENT = Counter("streamer_bytes_sent", "Response body bytes sent, by route template.", ["route"])
+STREAMS_IN_PROGRESS = Gauge("streamer_streams_in_progress", "Body streams running now.", multiprocess_mode="livesum")
+STREAM_DURATION = Histogram(
+    "streamer_stream_duration_seconds", "Time from a stream's start to its end, by outcome.", ["outcome"],
+    buckets=DURATION_BUCKETS_S,
+)
+STREAMS_ABORTED = Counter("streamer_streams_aborted", "Streams the client left before their end.")
+STALL_TIMEOUTS = Counter("streamer_stall_timeouts", "Streams cut because the client accepted nothing for too long.")
+LOOP_LAG = Histogram("streamer_loop_lag_seconds", "How late the event loop woke a sleeping task.", buckets=LAG_BUCKETS_S)
+OPEN_FDS = Gauge("streamer_open_fds", "Open file descriptors of the worker process.", multiprocess_mode="liveall")
+
+
+def count_open_fds() -> int:
+    """Blocking (it lists /proc): call it from a worker thread."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format for a scrape, every worker's samples merged in multiprocess mode. Blocking."""
+    OPEN_FDS.set(count_open_fds())
+    if MULTIPROC_ENV in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+class StreamMetrics:
+    """The observer of one body stream."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+
+    def started(self) -> None:
+        self._started = time.monotonic()
+        STREAMS_IN_PROGRESS.inc()
+
+    def ended(self, outcome: str) -> None:
+        STREAMS_IN_PROGRESS.dec()
+        STREAM_DURATION.labels(outcome).observe(time.monotonic() - self._started)
+        if outcome == "disconnect":
+            STREAMS_ABORTED.inc()
+        elif outcome == "stalled":
+            STALL_TIMEOUTS.inc()
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status, sent = 0, 0
+        scope[OBSERVER_KEY] = StreamMetrics()
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(route, str(status or 500)).inc()
+            BYTES_SENT.labels(route).inc(sent)

@@ -1,0 +1,102 @@
+"""The one path from a byte source to an HTTP answer, shared by /media and the load endpoints.
+
+``answer(...)`` plans the response for a representation, logs it, raises for
+every answer without a body (304, 412, 416) and otherwise sets the status and
+headers on FastAPI's injected response. ``MediaFile`` then carries the source
+and the plan to the generator endpoint, whose only job is to move the bytes;
+``stream_endpoint`` makes that endpoint in the sync or the async form.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, HTTPException, Query, Request, Response
+
+from streamer.chunks import CHUNK_SIZE, aiter_chunks, chunk_spans, iter_chunks
+from streamer.multipart import Segment
+from streamer.plan import ResponsePlan, plan_response
+from streamer.representation import Representation
+from streamer.responses import PACE_KEY, STALL_TIMEOUT_KEY, Pace
+from streamer.sources import ByteSource
+
+BOUNDARY_BYTES = 12  # random bytes in a multipart boundary (24 hex digits)
+MAX_RATE = 1 << 40  # bytes per second: far above any link, still a number
+RATE_QUERY = Query(None, description="Pace the body to this many bytes per second (token bucket).")
+access_log = logging.getLogger("streamer.access")  # one line per planned answer: what was asked, what was sent
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """An open byte source and the body to send from it, in chunks of ``chunk_size``."""
+
+    source: ByteSource
+    body: tuple[Segment, ...]
+    chunk_size: int = CHUNK_SIZE
+
+    def iter_chunks(self) -> Iterator[bytes]:
+        return iter_chunks(self.source, chunk_spans(self.body, self.chunk_size))
+
+    def aiter_chunks(self) -> AsyncIterator[bytes]:
+        return aiter_chunks(self.source, chunk_spans(self.body, self.chunk_size))
+
+
+def request_fields(request: Request) -> dict[str, str]:
+    """Request fields by lower-case name, repeated field lines joined into one list (RFC 9110 §5.3)."""
+    fields: dict[str, str] = {}
+    for name, value in request.headers.items():
+        fields[name] = f"{fields[name]}, {value}" if name in fields else value
+    return fields
+
+
+def effective_rate(requested: int | None, *ceilings: float | None) -> float | None:
+    """The pace for one stream: the client's ``?rate=`` and every ceiling (``--rate-limit``...), whichever is lowest."""
+    if requested is not None and not 1 <= requested <= MAX_RATE:
+        raise HTTPException(400, f"rate={requested} is outside the limit of 1..{MAX_RATE} bytes per second")
+    rates = [rate for rate in (requested, *ceilings) if rate]
+    return min(rates) if rates else None
+
+
+def set_stream_options(
+    request: Request, *, stall_timeout_s: float | None, rate: float | None, prefill: bool = True
+) -> None:
+    """Per-request settings for the response class, which reads them from the scope."""
+    request.scope[STALL_TIMEOUT_KEY] = stall_timeout_s
+    request.scope[PACE_KEY] = Pace(rate, prefill) if rate else None
+
+
+def answer(request: Request, response: Response, rep: Representation, *, download: bool = False) -> ResponsePlan:
+    """Plan the answer about ``rep`` and apply it: raise for bodiless answers, else set status and headers."""
+    fields = request_fields(request)
+    boundary = secrets.token_hex(BOUNDARY_BYTES)
+    plan = plan_response(request.method, fields, rep, attachment=download, boundary=boundary, now=int(time.time()))
+    access_log.info(
+        "%s %s %d range=%s content-range=%s",
+        request.method, request.url.path, plan.status, fields.get("range", "-"), plan.header("content-range") or "-",
+    )
+    if plan.status >= 300:
+        raise HTTPException(plan.status, plan.detail or None, headers=dict(plan.headers))
+    response.status_code = plan.status
+    for name, value in plan.headers:
+        response.headers[name] = value
+    return plan
+
+
+def stream_endpoint(dependency: Callable[..., Any], io: str) -> Callable[..., Any]:
+    """A FastAPI generator endpoint streaming what ``dependency`` planned: ``def`` or ``async def``."""
+
+    def stream_sync(media: MediaFile = Depends(dependency)) -> Iterator[bytes]:
+        yield from media.iter_chunks()
+
+    async def stream_async(media: MediaFile = Depends(dependency)) -> AsyncIterator[bytes]:
+        async for chunk in media.aiter_chunks():
+            yield chunk
+
+    if io not in ("sync", "async"):
+        raise ValueError(f"io must be 'sync' or 'async', not {io!r}")
+    return stream_sync if io == "sync" else stream_async
