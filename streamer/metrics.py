@@ -14,7 +14,7 @@ import os
 import time
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE  # every scraper reads 0.0.4
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamer.responses import OBSERVER_KEY
@@ -47,8 +47,8 @@ def exposition() -> tuple[bytes, str]:
     if MULTIPROC_ENV in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return generate_latest(registry), CONTENT_TYPE
+    return generate_latest(REGISTRY), CONTENT_TYPE
 
 
 class StreamMetrics:

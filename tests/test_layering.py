@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "streamer"
-PURE = ("ranges", "conditional", "representation", "plan", "multipart", "paths")
+PURE = ("ranges", "conditional", "representation", "plan", "multipart", "paths", "pacing", "synthetic")
 FORBIDDEN = frozenset(
     {
         "os",
