@@ -17,7 +17,7 @@ README = (REPO / "README.md").read_text()
 
 
 def snippet(name: str) -> str:
-    match = re.search(rf"```python\n# readme: {name}\n(.*?)```", README, re.DOTALL)
+    match = re.search(rf"```python\n# readme: {name}[^\n]*\n(.*?)```", README, re.DOTALL)
     assert match, f"README snippet {name!r} not found"
     return match.group(1)
 
@@ -94,3 +94,11 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert len(commands) == 2, "the README opens with exactly two commands"
     ci = (REPO / ".ci" / "run").read_text()
     assert commands[1] in ci.splitlines()
+
+
+def test_generator_snippet_regenerates_what_bytes_serves() -> None:
+    from streamer.synthetic import expected_bytes
+
+    namespace: dict[str, Any] = {"seed": 42, "offset": (1 << 20) - 5, "length": 40}
+    exec(compile(snippet("generator"), "README:generator", "exec"), namespace)
+    assert namespace["expected"] == expected_bytes(42, (1 << 20) - 5, 40)
