@@ -51,4 +51,7 @@ def iter_chunks(source: ByteSource, spans: Iterable[bytes | Span]) -> Iterator[b
 
 async def aiter_chunks(source: ByteSource, spans: Iterable[bytes | Span]) -> AsyncIterator[bytes]:
     for span in spans:
-        yield span if isinstance(span, bytes) else await _aread_at(source, *span)
+        if isinstance(span, bytes):
+            yield span
+        else:  # a source that never blocks (memory) is read in place: no thread hop
+            yield await _aread_at(source, *span) if source.blocking else source.read_at(*span)

@@ -36,9 +36,32 @@ def io_limiter() -> CapacityLimiter:
 
 
 class ByteSource(Protocol):
+    """Bytes by position. ``blocking`` says whether ``read_at`` may wait on a disk (then: a thread)."""
+
+    blocking: bool
+
     def read_at(self, offset: int, length: int) -> bytes: ...
 
     def close(self) -> None: ...
+
+
+class MemorySource:
+    """Bytes already read: ``data`` is what lies at ``base`` and after. Nothing blocks, nothing to close."""
+
+    blocking = False
+
+    def __init__(self, data: bytes, base: int = 0) -> None:
+        self._data = data
+        self._base = base
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        start = offset - self._base
+        if start < 0 or start + length > len(self._data):
+            raise SourceTruncatedError(f"{offset}+{length} is outside the {len(self._data)} bytes held")
+        return self._data[start : start + length]
+
+    def close(self) -> None:
+        """Nothing is held."""
 
 
 class SourceClosedError(Exception):
@@ -51,6 +74,8 @@ class SourceTruncatedError(Exception):
 
 class FileSource:
     """An open regular file read by position; owned by exactly one closer."""
+
+    blocking = True
 
     def __init__(self, fd: int, name: str) -> None:
         self._fd = fd

@@ -35,6 +35,8 @@ def expected_bytes(seed: int, offset: int, length: int) -> bytes:
 class PatternSource:
     """``pattern`` repeated without end; a ByteSource with nothing to close."""
 
+    blocking = False  # slices of memory: no thread needed
+
     def __init__(self, pattern: bytes) -> None:
         if not pattern:
             raise ValueError("pattern must not be empty")

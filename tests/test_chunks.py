@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Iterable, Sequence
 
+import anyio
 import pytest
 
 from streamer.chunks import Span, aiter_chunks, chunk_spans, iter_chunks
@@ -17,7 +18,12 @@ DATA = bytes(range(256)) * 40  # 10240 bytes
 
 
 class MemorySource:
-    """A ByteSource over a bytes object that records each read and the thread it ran on."""
+    """A ByteSource over a bytes object that records each read and the thread it ran on.
+
+    It says it blocks, as a file does, so the async reader must send its reads to a thread.
+    """
+
+    blocking = True
 
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -137,3 +143,16 @@ def test_iter_chunks_is_lazy() -> None:
     assert source.reads == []
     assert next(chunks) == DATA[:10]
     assert source.reads == [(0, 10)]
+
+
+def test_aiter_chunks_reads_a_non_blocking_source_in_place() -> None:
+    source = MemorySource(DATA)
+    source.blocking = False  # memory, say: no thread hop is worth its cost
+
+    async def collect() -> tuple[bytes, int]:
+        chunks = [chunk async for chunk in aiter_chunks(source, chunk_spans([R(0, 3000)], 1000))]
+        return b"".join(chunks), threading.get_ident()
+
+    data, loop_thread = anyio.run(collect)
+    assert data == DATA[:3000]
+    assert source.threads == {loop_thread}

@@ -1,17 +1,18 @@
 """GET|HEAD /media/{path}: every decision in a dependency, then a generator that only moves bytes.
 
-``media_file(root)`` makes the dependency: it resolves the path, opens and
-``fstat``s the file in one worker-thread hop, plans the response, and either
-raises (404, 304, 412, 416) or sets the status and headers and yields a
-``MediaFile``. It owns the open file and closes it when the response is done,
-on every path. The endpoints, sync and async, are then two lines each.
+``media_file(root)`` makes the dependency: in one worker-thread hop it resolves
+the path, opens and ``fstat``s the file and plans the response, and when the body
+is one chunk or less (a small file, a seek, HEAD, 304) reads it and closes the
+file there and then. It either raises (404, 304, 412, 416) or sets the status
+and headers and yields a ``MediaFile``. A file it keeps open for a longer body
+it owns and closes when the response is done, on every path.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -20,11 +21,21 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from streamer.chunks import CHUNK_SIZE
 from streamer.paths import parse_media_path
+from streamer.plan import ResponsePlan
+from streamer.ranges import ByteRange
 from streamer.representation import Representation
 from streamer.responses import STALL_TIMEOUT_S, MediaResponse
 from streamer.routes import add_get_and_head
-from streamer.routes.planned import RATE_QUERY, MediaFile, answer, effective_rate, set_stream_options, stream_endpoint
-from streamer.sources import FileSource, io_limiter, open_file_source
+from streamer.routes.planned import (
+    RATE_QUERY,
+    MediaFile,
+    apply_plan,
+    effective_rate,
+    plan_for,
+    set_stream_options,
+    stream_endpoint,
+)
+from streamer.sources import ByteSource, FileSource, MemorySource, io_limiter, open_file_source
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _MEDIA_CONTENT = {t: _BINARY for t in ("video/*", "audio/*", "image/*", "application/octet-stream")}
 _ERROR = {"application/json": {"schema": {"type": "object", "properties": {"detail": {"type": "string"}}}}}
@@ -85,19 +96,43 @@ class MediaFiles:
         names = parse_media_path(path)
         if names is None:
             raise HTTPException(404, "Not Found")
-        try:
-            source, st = await asyncify(open_file_source, limiter=io_limiter())(self.root, names)
+        pace = effective_rate(rate, self.rate)
+
+        def decide(rep: Representation) -> ResponsePlan:
+            return plan_for(request, rep, download=download)
+
+        try:  # one worker-thread hop: open, fstat, plan, and for a small body read it and close
+            plan, source = await asyncify(self._open_and_plan, limiter=io_limiter())(names, decide, request.method)
         except OSError as exc:
             raise http_error(exc) from exc
-        self._open.add(source)
         try:
-            plan = answer(request, response, Representation.from_stat(st, names[-1]), download=download)
-            set_stream_options(request, stall_timeout_s=self.stall_timeout_s, rate=effective_rate(rate, self.rate))
+            apply_plan(plan, response)
+            set_stream_options(request, stall_timeout_s=self.stall_timeout_s, rate=pace)
             yield MediaFile(source, plan.body, self.chunk_size)
         finally:
-            with anyio.CancelScope(shield=True):
-                await asyncify(source.close, limiter=io_limiter())()
-            self._open.discard(source)  # only once closed: a cancelled close is left to aclose()
+            if source.blocking:
+                with anyio.CancelScope(shield=True):
+                    await asyncify(source.close, limiter=io_limiter())()
+                self._open.discard(source)  # only once closed: a cancelled close is left to aclose()
+
+    def _open_and_plan(
+        self, names: tuple[str, ...], decide: Callable[[Representation], ResponsePlan], method: str
+    ) -> tuple[ResponsePlan, ByteSource]:
+        """Blocking. The plan, and the file left open only if its body is more than one chunk."""
+        source, st = open_file_source(self.root, names)
+        try:
+            plan = decide(Representation.from_stat(st, names[-1]))
+            body = plan.body if method == "GET" and plan.status < 300 else ()
+            if not body:  # HEAD, 304, 412, 416, an empty file: nothing to read
+                return plan, MemorySource(b"")
+            if len(body) == 1 and isinstance(body[0], ByteRange) and len(body[0]) <= self.chunk_size:
+                only = body[0]
+                return plan, MemorySource(source.read_at(only.start, len(only)), only.start)
+            self._open.add(source)
+            return plan, source
+        finally:
+            if source not in self._open:
+                source.close()
 
     async def aclose(self) -> None:
         """Close every file still open; for server shutdown, after in-flight streams were cancelled."""

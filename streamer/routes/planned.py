@@ -70,8 +70,8 @@ def set_stream_options(
     request.scope[PACE_KEY] = Pace(rate, prefill) if rate else None
 
 
-def answer(request: Request, response: Response, rep: Representation, *, download: bool = False) -> ResponsePlan:
-    """Plan the answer about ``rep`` and apply it: raise for bodiless answers, else set status and headers."""
+def plan_for(request: Request, rep: Representation, *, download: bool = False) -> ResponsePlan:
+    """Plan the answer about ``rep`` and log it. Touches nothing but the request: callable from any thread."""
     fields = request_fields(request)
     boundary = secrets.token_hex(BOUNDARY_BYTES)
     plan = plan_response(request.method, fields, rep, attachment=download, boundary=boundary, now=int(time.time()))
@@ -79,11 +79,22 @@ def answer(request: Request, response: Response, rep: Representation, *, downloa
         "%s %s %d range=%s content-range=%s",
         request.method, request.url.path, plan.status, fields.get("range", "-"), plan.header("content-range") or "-",
     )
+    return plan
+
+
+def apply_plan(plan: ResponsePlan, response: Response) -> None:
+    """Raise for a bodiless answer (304, 412, 416); otherwise set the status and headers."""
     if plan.status >= 300:
         raise HTTPException(plan.status, plan.detail or None, headers=dict(plan.headers))
     response.status_code = plan.status
     for name, value in plan.headers:
         response.headers[name] = value
+
+
+def answer(request: Request, response: Response, rep: Representation, *, download: bool = False) -> ResponsePlan:
+    """Plan the answer about ``rep`` and apply it."""
+    plan = plan_for(request, rep, download=download)
+    apply_plan(plan, response)
     return plan
 
 
