@@ -73,7 +73,8 @@ def set_stream_options(
 def plan_for(request: Request, rep: Representation, *, download: bool = False) -> ResponsePlan:
     """Plan the answer about ``rep`` and log it. Touches nothing but the request: callable from any thread."""
     fields = request_fields(request)
-    boundary = secrets.token_hex(BOUNDARY_BYTES)
+    several = "," in fields.get("range", "")  # a boundary is only needed for several ranges
+    boundary = secrets.token_hex(BOUNDARY_BYTES) if several else "unused"
     plan = plan_response(request.method, fields, rep, attachment=download, boundary=boundary, now=int(time.time()))
     access_log.info(
         "%s %s %d range=%s content-range=%s",
