@@ -35,7 +35,7 @@ from streamer.routes.planned import (
     set_stream_options,
     stream_endpoint,
 )
-from streamer.sources import ByteSource, FileSource, MemorySource, io_limiter, open_file_source
+from streamer.sources import ByteSource, FileSource, MemorySource, SourceTruncatedError, io_limiter, open_file_source
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _MEDIA_CONTENT = {t: _BINARY for t in ("video/*", "audio/*", "image/*", "application/octet-stream")}
 _ERROR = {"application/json": {"schema": {"type": "object", "properties": {"detail": {"type": "string"}}}}}
@@ -105,6 +105,9 @@ class MediaFiles:
             plan, source = await asyncify(self._open_and_plan, limiter=io_limiter())(names, decide, request.method)
         except OSError as exc:
             raise http_error(exc) from exc
+        except SourceTruncatedError as exc:  # shrank between fstat and read: the plan no longer holds
+            headers = {"retry-after": "1"}
+            raise HTTPException(503, "The file changed while it was being read; try again.", headers) from exc
         try:
             apply_plan(plan, response)
             set_stream_options(request, stall_timeout_s=self.stall_timeout_s, rate=pace)

@@ -204,3 +204,19 @@ def test_file_is_read_in_exact_chunks(
     if range_header is None:
         assert len(counted_reads) == -(-BIG_SIZE // 65536)
         assert all(length == 65536 for _, length in counted_reads[:-1])
+
+
+def test_a_file_that_shrinks_before_its_read_gets_503_never_wrong_bytes(
+    server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamer.sources import SourceTruncatedError
+
+    def shrunk(self: FileSource, offset: int, length: int) -> bytes:
+        raise SourceTruncatedError(f"{self.name}: ended early")  # what pread finds after a truncate
+
+    monkeypatch.setattr(FileSource, "read_at", shrunk)
+    with server.client() as client:
+        response = client.get("/media/small.bin")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert "changed" in response.json()["detail"]
