@@ -89,5 +89,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings_from_args(args, dict(os.environ))
     except SettingsError as exc:
         parser.error(str(exc))
-    print(f"streamer: serving {settings.media_dir} at http://{settings.host}:{settings.port}/media/", file=sys.stderr)
+    print(f"streamer: serving {settings.media_dir}; library page at http://{settings.host}:{settings.port}/", file=sys.stderr)
     serve(settings, args.log_level)
