@@ -7,7 +7,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServerThread
 
 
 def names(client: httpx.Client, path: str = "") -> list[str]:

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from tests.conftest import REPO, payload
 from tests.integration.test_servers import serve_app
