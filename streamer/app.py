@@ -1,11 +1,13 @@
 """create_app(settings) -> FastAPI: wiring only.
 
 Routes: ``/`` (the library page), ``/api/media`` (the catalog), ``/media/{path}``
-(GET, HEAD), ``/healthz``, ``/debug/lag``; anything else is 404. The app runs a loop-lag monitor for its lifetime.
+(GET, HEAD), ``/healthz``, ``/debug/lag``, ``/debug/runtime``, ``/metrics``, the load-testing routes; anything else is 404. The app runs a loop-lag monitor for its lifetime.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -22,12 +24,14 @@ from starlette.types import Scope
 
 from streamer.lag import LagMonitor
 from streamer.limits import RequestLimitsMiddleware
-from streamer.metrics import LOOP_LAG, OPEN_FDS, MetricsMiddleware, count_open_fds, exposition
+from streamer.metrics import LOOP_LAG, OPEN_FDS, MetricsMiddleware, count_open_fds, exposition, resident_bytes
+from streamer.responses import StreamSlots
 from streamer.routes import add_get_and_head
 from streamer.routes.catalog import catalog_router
 from streamer.routes.load import LoadLimits, load_router
 from streamer.routes.media import MediaFiles, media_router
 from streamer.settings import Settings
+from streamer.sources import io_limiter
 
 ALLOWED_METHODS = ("GET", "HEAD")
 CORS_MAX_AGE_S = 600  # browsers may cache a preflight answer this long
@@ -72,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stall_timeout_s=settings.stall_timeout,
         rate=settings.rate_limit or None,
     )
+    slots = StreamSlots(settings.max_streams)
     limits = LoadLimits(
         settings.max_bytes, settings.max_duration, settings.chunk_size, settings.stall_timeout, settings.rate_limit or None
     )
@@ -99,12 +104,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def debug_lag() -> dict[str, float]:
         return asdict(lag.snapshot())
 
+    async def debug_runtime() -> dict[str, int]:
+        """What this worker holds now: for leak checks after a storm of aborted streams."""
+        fds, rss = await anyio.to_thread.run_sync(lambda: (count_open_fds(), resident_bytes()))
+        return {
+            "tasks": len(asyncio.all_tasks()),
+            "threads": threading.active_count(),
+            "io_threads_busy": int(io_limiter().borrowed_tokens),
+            "streams": slots.in_use,
+            "open_fds": fds,
+            "rss_bytes": rss,
+        }
+
     add_get_and_head(app.router, "/healthz", healthz, response_class=PlainTextResponse)
     def metrics() -> Response:  # a def endpoint: the scrape reads files, so it runs in a worker thread
         body, media_type = exposition()
         return Response(body, media_type=media_type)
 
     add_get_and_head(app.router, "/debug/lag", debug_lag)
+    add_get_and_head(app.router, "/debug/runtime", debug_runtime)
     add_get_and_head(app.router, "/metrics", metrics, include_in_schema=False)
 
     app.state.method_routes = [r for r in [*app.routes, *(r for rt in routers for r in rt.routes)] if isinstance(r, Route)]
@@ -118,5 +136,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=CORS_MAX_AGE_S,
     )
     app.add_middleware(MetricsMiddleware)
-    app.add_middleware(RequestLimitsMiddleware)
+    app.add_middleware(RequestLimitsMiddleware, slots=slots)
     return app

@@ -32,6 +32,7 @@ _OPTIONS = {
     "rate_limit": "bytes per second for every stream, like nginx's limit_rate, e.g. 1MiB; 0 for none (default)",
     "max_bytes": "largest body the load-testing endpoints make (default 10GiB)",
     "max_duration": "longest duration or delay the load-testing endpoints accept, in seconds (default 60)",
+    "max_streams": "bodies streamed at once per worker; beyond it 503 with Retry-After, no queue (default 1024)",
 }
 
 

@@ -1,6 +1,8 @@
 """Request limits checked before routing: over-long targets and header fields are refused.
 
-A pure ASGI middleware, so nothing else runs for a request it refuses. The
+A pure ASGI middleware, so nothing else runs for a request it refuses. It also
+puts the process's ``StreamSlots`` in every request's scope, for the response
+class to take one of before it streams a body (``--max-streams``). The
 bounds follow nginx's defaults (8 KiB per line), which every real player and
 downloader stays well within.
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from streamer.responses import SLOTS_KEY, StreamSlots
 
 MAX_TARGET_BYTES = 8 * 1024
 MAX_FIELD_BYTES = 8 * 1024
@@ -31,8 +35,11 @@ def check_request_size(raw_path: bytes, query: bytes, headers: list[tuple[bytes,
 
 
 class RequestLimitsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Refuses over-long requests, and hands every request the process's stream slots."""
+
+    def __init__(self, app: ASGIApp, slots: StreamSlots | None = None) -> None:
         self.app = app
+        self.slots = slots
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -41,4 +48,6 @@ class RequestLimitsMiddleware:
                 status, message = refused
                 await JSONResponse({"detail": message}, status_code=status)(scope, receive, send)
                 return
+            if self.slots is not None:
+                scope[SLOTS_KEY] = self.slots
         await self.app(scope, receive, send)

@@ -41,6 +41,12 @@ def count_open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def resident_bytes() -> int:
+    """The process's resident set size. Blocking (it reads /proc): call it from a worker thread."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def exposition() -> tuple[bytes, str]:
     """The text format for a scrape, every worker's samples merged in multiprocess mode. Blocking."""
     OPEN_FDS.set(count_open_fds())

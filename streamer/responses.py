@@ -12,6 +12,7 @@ cancellation). The subclasses give a route's OpenAPI schema a real media type
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -26,12 +27,14 @@ from starlette.types import Message, Receive, Scope, Send
 
 from streamer.pacing import TokenBucket, piece_size
 from streamer.representation import OCTET_STREAM
-from streamer.sources import io_limiter
+from streamer.sources import SourceTruncatedError, io_limiter
 
 STALL_TIMEOUT_S = 60.0
 STALL_TIMEOUT_KEY = "streamer.stall_timeout_s"  # scope key: per-request override
 PACE_KEY = "streamer.pace"  # scope key: a Pace for the body, or None
 OBSERVER_KEY = "streamer.observer"  # scope key: a StreamObserver, told how each stream went
+SLOTS_KEY = "streamer.stream_slots"  # scope key: the StreamSlots a body stream must get one of
+RETRY_AFTER_S = 1  # what a refused stream is told to wait
 _DONE = object()
 logger = logging.getLogger("streamer")
 
@@ -50,6 +53,29 @@ class StreamObserver(Protocol):
     def started(self) -> None: ...
 
     def ended(self, outcome: str) -> None: ...
+
+
+class StreamSlots:
+    """At most ``limit`` bodies streaming at once in this process; beyond that, refuse at once.
+
+    No queue: a client told 503 with Retry-After can come back, while a queued one
+    holds a socket and memory and times out anyway. Used on the event-loop thread only.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"stream limit must be at least 1, not {limit}")
+        self.limit = limit
+        self.in_use = 0
+
+    def try_acquire(self) -> bool:
+        if self.in_use >= self.limit:
+            return False
+        self.in_use += 1
+        return True
+
+    def release(self) -> None:
+        self.in_use -= 1
 
 
 class StreamStalledError(TimeoutError):
@@ -134,26 +160,48 @@ class MediaResponse(StreamingResponse):
             except TimeoutError as exc:
                 raise StreamStalledError(f"client accepted nothing for {stall} s") from exc
 
+        slots: StreamSlots | None = scope.get(SLOTS_KEY) if scope["method"] != "HEAD" else None
+        refused = slots is not None and not slots.try_acquire()
+        held = None if refused else slots
         try:
             if scope["method"] == "HEAD":
                 await send_in_time({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
                 await send_in_time({"type": "http.response.body", "body": b"", "more_body": False})
                 outcome = "complete"
+            elif refused:
+                outcome = "refused"
+                await self._refuse(send_in_time, scope[SLOTS_KEY].limit)
             else:
                 if observer is not None:
                     observer.started()
                 outcome = await self._stream_until_disconnect(receive, send_in_time)
-        except StreamStalledError as exc:
-            outcome = "stalled"
-            # Returning without completing the response makes the server close the connection.
+        except (StreamStalledError, SourceTruncatedError) as exc:
+            # Returning without completing the response makes the server close the connection:
+            # the client sees a short body, never a complete-looking wrong one.
+            outcome = "stalled" if isinstance(exc, StreamStalledError) else "truncated"
             logger.warning("aborting stream of %s: %s", scope.get("path"), exc)
         finally:
+            if held is not None:
+                held.release()
             with anyio.CancelScope(shield=True):
                 await self._close_iterator()
-            if observer is not None and scope["method"] != "HEAD":
+            if observer is not None and outcome != "refused" and scope["method"] != "HEAD":
                 observer.ended(outcome)
         if self.background is not None:
             await self.background()
+
+    @staticmethod
+    async def _refuse(send: Send, limit: int) -> None:
+        """503 instead of the body: the server is streaming as many bodies as it may."""
+        body = json.dumps({"detail": f"The server is streaming its limit of {limit} responses; try again."}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(RETRY_AFTER_S).encode()),
+            (b"cache-control", b"no-store"),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _keep_last_content_type(self) -> None:
         """FastAPI appends the endpoint's headers to the class's own: the later Content-Type wins."""

@@ -24,6 +24,7 @@ SHUTDOWN_GRACE_S = 10.0
 MAX_BYTES = 10 << 30  # largest body the load-testing endpoints make
 MAX_DURATION_S = 60.0  # longest duration or delay they accept
 MAX_WORKERS = 64
+MAX_STREAMS = 1024  # bodies streaming at once per worker; beyond it, 503 with Retry-After
 MAX_TIMEOUT_S = 3600
 _SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -55,6 +56,7 @@ class Settings:
     rate_limit: int = 0  # bytes per second for every stream, 0 for none
     max_bytes: int = MAX_BYTES
     max_duration: float = MAX_DURATION_S
+    max_streams: int = MAX_STREAMS
 
     def __post_init__(self) -> None:
         if not str(self.media_dir):
@@ -80,6 +82,8 @@ class Settings:
             raise SettingsError(f"max bytes {self.max_bytes} is outside 0..{1 << 50}")
         if not 0 <= self.max_duration <= MAX_TIMEOUT_S:
             raise SettingsError(f"max duration {self.max_duration} s is outside [0, {MAX_TIMEOUT_S}]")
+        if not 1 <= self.max_streams <= 1 << 20:
+            raise SettingsError(f"max streams {self.max_streams} is outside 1..{1 << 20}")
         if not self.media_dir.is_dir():
             raise SettingsError(f"media directory {str(self.media_dir)!r} does not exist or is not a directory")
 
@@ -121,5 +125,6 @@ _CONVERTERS = {
     "rate_limit": parse_size,
     "max_bytes": parse_size,
     "max_duration": float,
+    "max_streams": int,
 }
 _FORMATTERS = {"cors_origins": ",".join}

@@ -119,6 +119,8 @@ def test_io_refused(tmp_path: Path, io: str) -> None:
         pytest.param({"stall_timeout": 0.0}, "stall timeout", id="stall-timeout-zero"),
         pytest.param({"stall_timeout": 3601.0}, "stall timeout", id="stall-timeout-too-long"),
         pytest.param({"shutdown_grace": -1.0}, "shutdown grace", id="shutdown-grace-negative"),
+        pytest.param({"max_streams": 0}, "max streams 0", id="max-streams-zero"),
+        pytest.param({"max_streams": (1 << 20) + 1}, "max streams", id="max-streams-too-many"),
     ],
 )
 def test_bounds_refused(tmp_path: Path, overrides: dict[str, object], message: str) -> None:
@@ -210,6 +212,7 @@ def test_from_env_refuses_bad_value(tmp_path: Path) -> None:
                 "cors_origins": ("https://a.example", "http://localhost:3000"),
                 "stall_timeout": 0.25,
                 "shutdown_grace": 0.0,
+                "max_streams": 3,
             },
             id="every-field-changed",
         ),

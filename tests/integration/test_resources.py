@@ -46,12 +46,14 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     return condition()
 
 
-def start_download(port: int, path: str, *, rcvbuf: int | None = None) -> socket.socket:
+def start_download(port: int, path: str, *, rcvbuf: int | None = None, close: bool = False) -> socket.socket:
+    """A GET on a raw socket; with ``close``, the server ends the connection after the answer."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.connect(("127.0.0.1", port))
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    connection = "Connection: close\r\n" if close else ""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n{connection}\r\n".encode())
     return sock
 
 
