@@ -260,9 +260,6 @@ def range_field(size: int) -> st.SearchStrategy[Field]:
 # ---------------------------------------------------------------- one request and the oracle
 
 
-NAMES = ("range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
-
-
 @dataclass(frozen=True)
 class Case:
     sent: dict[str, Field]
