@@ -1,4 +1,4 @@
-"""(g) What many slow clients cost a server: memory, descriptors, and /healthz latency meanwhile.
+"""(g) What many slow clients cost a server: memory, descriptors, /healthz latency and a fast download meanwhile.
 
 The clients run as their own process (``bench.slow_clients``) pinned to CPU 1.
 /healthz is timed with wrk from the moment they start connecting (their arrival
@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from bench.load import CLIENT_CPU, WRK_SLACK_S, LoadError, background_wrk, finish_wrk
+from bench.load import CLIENT_CPU, WRK_SLACK_S, LoadError, background_wrk, curl_download_speed, finish_wrk
 from bench.proc import open_fd_count, peak_rss_mib, reset_peak_rss, rss_mib, stop_process
 from bench.scenarios import Context, Values
 from bench.servers import REPO, Server
@@ -118,6 +118,8 @@ def slow_client_footprint(server: Server, ctx: Context) -> Values:
     with running_slow_clients(server, ctx) as (process, lines), ExitStack() as stack:
         probe = stack.enter_context(background_wrk(healthz, 1, probe_seconds(ctx), latency=True)) if probing else None
         values = {"clients_connected": float(lines.read_line(READY_TIMEOUT_S).removeprefix("ready "))}
+        if "curl" not in ctx.missing_tools:  # one fast client among the slow ones: what speed does it get?
+            values["fast_download_Bps"] = curl_download_speed(server.media_url(ctx.files.mid), ctx.files.mid.stat().st_size)
         max_rss, max_fds = sample_until_exit(process, pid, deadline)
         values |= healthz_figures(probe) if probe is not None else {}
         totals = json.loads(lines.read_line(EXIT_SLACK_S))

@@ -45,6 +45,7 @@ METRICS = (
     Metric("g", "p50_ms", "/healthz p50", "ms", False),
     Metric("g", "p99_ms", "/healthz p99", "ms", False),
     Metric("g", "max_ms", "/healthz max", "ms", False),
+    Metric("g", "fast_download_Bps", "one fast download of the mid file meanwhile", "B/s", True),
     Metric("g", "clients_connected", "clients connected", "count", True, compared=False),
     Metric("g", "clients_streaming", "clients still streaming at the end", "count", True, compared=False),
     Metric("h", "throughput_Bps", "throughput", "B/s", True),

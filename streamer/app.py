@@ -23,10 +23,10 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from streamer.lag import LagMonitor
-from streamer.limits import RequestLimitsMiddleware
+from streamer.limits import MAX_FIELD_BYTES, MAX_TARGET_BYTES, RequestLimitsMiddleware
 from streamer.metrics import LOOP_LAG, OPEN_FDS, MetricsMiddleware, count_open_fds, exposition, resident_bytes
 from streamer.responses import StreamSlots
-from streamer.routes import add_get_and_head
+from streamer.routes import add_get_and_head, error
 from streamer.routes.catalog import catalog_router
 from streamer.routes.load import LoadLimits, load_router
 from streamer.routes.media import MediaFiles, media_router
@@ -91,7 +91,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await files.aclose()  # streams cancelled at shutdown may not have closed theirs yet
 
     # No redirect from /media to /media/ (which is a 404 anyway): anything unrouted is 404.
-    app = FastAPI(title="streamer", summary="Chunked media streaming", lifespan=lifespan, redirect_slashes=False)
+    refused = {  # by RequestLimitsMiddleware, before any route
+        414: error(f"The request target is longer than {MAX_TARGET_BYTES} bytes."),
+        431: error(f"A header field is longer than {MAX_FIELD_BYTES} bytes, or there are too many."),
+    }
+    app = FastAPI(
+        title="streamer", summary="Chunked media streaming", lifespan=lifespan, redirect_slashes=False, responses=refused
+    )
     app.state.settings = settings
     app.state.lag = lag
     routers = [media_router(files, io=settings.io), catalog_router(settings.media_dir), load_router(limits, settings.io)]

@@ -7,6 +7,18 @@ from typing import Any
 
 from fastapi import APIRouter
 
+ERROR_CONTENT = {"application/json": {"schema": {"type": "object", "properties": {"detail": {"type": "string"}}}}}
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+
+
+def error(description: str, **extra: Any) -> dict[str, Any]:
+    """An OpenAPI response whose body is ``{"detail": "..."}``."""
+    return {"description": description, "content": ERROR_CONTENT, **extra}
+
+
+# Every route that streams a body may be refused for --max-streams.
+BUSY = {503: error("The server is streaming its limit of bodies (--max-streams); retry after Retry-After.", headers=RETRY_AFTER)}
 
 def add_get_and_head(router: APIRouter, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
     """Route GET and HEAD to ``endpoint`` as two routes, so OpenAPI gets one operation id for each."""

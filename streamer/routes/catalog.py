@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from streamer.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, decode_cursor, list_folder
 from streamer.paths import parse_media_path
-from streamer.routes import add_get_and_head
+from streamer.routes import add_get_and_head, error
 from streamer.sources import io_limiter
 
 PAGE_HTML = files("streamer").joinpath("static/index.html").read_text(encoding="utf-8")
@@ -52,6 +52,7 @@ def catalog_router(root: str | os.PathLike[str]) -> APIRouter:
     async def index() -> HTMLResponse:
         return HTMLResponse(PAGE_HTML, headers=PAGE_HEADERS)
 
-    add_get_and_head(router, "/api/media", api_media, summary="One page of a media folder's listing")
+    refusals = {400: error("The cursor is not one this server gave out."), 404: error("No such folder.")}
+    add_get_and_head(router, "/api/media", api_media, responses=refusals, summary="One page of a media folder's listing")
     add_get_and_head(router, "/", index, response_class=HTMLResponse, summary="The media library page")
     return router

@@ -18,7 +18,8 @@ from streamer.chunks import MAX_CHUNK_SIZE
 from streamer.ranges import ByteRange
 from streamer.representation import OCTET_STREAM, Representation
 from streamer.responses import MediaResponse
-from streamer.routes import add_get_and_head
+from streamer.routes import BINARY, BUSY, add_get_and_head
+from streamer.routes.media import planned_responses
 from streamer.routes.planned import RATE_QUERY, MediaFile, answer, effective_rate, set_stream_options, stream_endpoint
 from streamer.synthetic import ALPHABET, DEFAULT_SEED, DRIP_BYTE, MAX_SEED, PatternSource, seeded_pattern
 
@@ -105,13 +106,21 @@ def load_router(limits: LoadLimits, io: str) -> APIRouter:
         response.headers["content-length"] = str(numbytes)
         return MediaFile(PatternSource(DRIP_BYTE), (ByteRange(0, numbytes),) if numbytes else (), limits.chunk_size)
 
+    planned = planned_responses({OCTET_STREAM: BINARY}, "body")
+    streamed = {200: {"description": "The body.", "content": {OCTET_STREAM: BINARY}}, 400: planned[400], **BUSY}
+    dripped = {  # with a "default", FastAPI leaves out its own 422
+        "default": {"description": "The status asked for with code=.", "content": {OCTET_STREAM: BINARY}},
+        422: {"description": "Validation Error",
+              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}},
+        **streamed,
+    }
     router = APIRouter(tags=["load testing"])
     add_get_and_head(router, "/bytes/{n}", stream_endpoint(seeded_bytes, io), response_class=MediaResponse,
-                     summary="n deterministic bytes with Content-Length, Range and conditional requests")
+                     responses=planned, summary="n deterministic bytes with Content-Length, Range and conditional requests")
     router.add_api_route("/stream-bytes/{n}", stream_endpoint(chunked_bytes, io), methods=["GET"],
-                         response_class=MediaResponse, summary="n deterministic bytes, chunked")
+                         response_class=MediaResponse, responses=streamed, summary="n deterministic bytes, chunked")
     add_get_and_head(router, "/range/{n}", stream_endpoint(alphabet, io), response_class=MediaResponse,
-                     summary="n bytes of a..z, seekable, optionally spread over a duration")
+                     responses=planned, summary="n bytes of a..z, seekable, optionally spread over a duration")
     router.add_api_route("/drip", stream_endpoint(drip, io), methods=["GET"], response_class=MediaResponse,
-                         summary="After a delay, numbytes spread evenly over a duration")
+                         responses=dripped, summary="After a delay, numbytes spread evenly over a duration")
     return router

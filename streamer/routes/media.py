@@ -25,7 +25,7 @@ from streamer.plan import ResponsePlan
 from streamer.ranges import ByteRange
 from streamer.representation import Representation
 from streamer.responses import STALL_TIMEOUT_S, MediaResponse
-from streamer.routes import add_get_and_head
+from streamer.routes import BINARY, BUSY, RETRY_AFTER, add_get_and_head, error
 from streamer.routes.planned import (
     RATE_QUERY,
     MediaFile,
@@ -36,19 +36,30 @@ from streamer.routes.planned import (
     stream_endpoint,
 )
 from streamer.sources import ByteSource, FileSource, MemorySource, SourceTruncatedError, io_limiter, open_file_source
-_BINARY = {"schema": {"type": "string", "format": "binary"}}
-_MEDIA_CONTENT = {t: _BINARY for t in ("video/*", "audio/*", "image/*", "application/octet-stream")}
-_ERROR = {"application/json": {"schema": {"type": "object", "properties": {"detail": {"type": "string"}}}}}
-MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The whole file.", "content": _MEDIA_CONTENT},
-    206: {
-        "description": "One range (Content-Range), or several as multipart/byteranges.",
-        "content": {**_MEDIA_CONTENT, "multipart/byteranges": _BINARY},
-    },
-    304: {"description": "Not modified: If-None-Match or If-Modified-Since matched. No body."},
-    404: {"description": "No servable file at this path.", "content": _ERROR},
-    412: {"description": "If-Match or If-Unmodified-Since failed.", "content": _ERROR},
-    416: {"description": "No requested range overlaps the file; Content-Range: bytes */size.", "content": _ERROR},
+_MEDIA_CONTENT = {t: BINARY for t in ("video/*", "audio/*", "image/*", "application/octet-stream")}
+
+
+def planned_responses(content: dict[str, Any], what: str) -> dict[int | str, dict[str, Any]]:
+    """The answers of a route planned by ``streamer.plan``: whole, ranges, conditional, and refusals."""
+    return {
+        200: {"description": f"The whole {what}.", "content": content},
+        206: {
+            "description": "One range (Content-Range), or several as multipart/byteranges.",
+            "content": {**content, "multipart/byteranges": BINARY},
+        },
+        304: {"description": "Not modified: If-None-Match or If-Modified-Since matched. No body."},
+        400: error("A parameter is outside its limit; the message names it."),
+        412: error("If-Match or If-Unmodified-Since failed."),
+        416: error("No requested range overlaps the body; Content-Range: bytes */size."),
+        **BUSY,
+    }
+
+
+MEDIA_RESPONSES = {
+    **planned_responses(_MEDIA_CONTENT, "file"),
+    404: error("No servable file at this path."),
+    503: error("The file changed while it was read, or --max-streams is reached; retry after Retry-After.",
+               headers=RETRY_AFTER),
 }
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.soak import run_soak
 from bench.storm import plan_aborts, run_storm, runtime, settled
 from streamer.sources import resolve_in_root
 from tests.conftest import BIG_SIZE, GRACE_EXCEEDED, SMALL_SIZE, ServerThread, payload
@@ -275,3 +276,23 @@ def test_debug_runtime_reports_what_the_worker_holds(server: ServerThread) -> No
     assert now["streams"] == 0 and now["io_threads_busy"] == 0
     assert now["tasks"] >= 1 and now["threads"] >= 1 and now["open_fds"] > 3
     assert 10 * 1024 * 1024 < now["rss_bytes"] < 1 << 32
+
+
+SOAK_SECONDS = 15.0
+SOAK_RSS_GROWTH_MIB = 32.0
+
+
+def test_a_short_soak_of_mixed_load_stays_flat(spawn_server, tmp_path: Path) -> None:
+    (tmp_path / "seek.bin").write_bytes(payload(16 * 1024 * 1024, 10))
+    (tmp_path / "download.bin").write_bytes(payload(4 * 1024 * 1024, 11))
+    proc = spawn_server(str(tmp_path), "--chunk-size", "64KiB")
+    result = run_soak(
+        proc.base_url, proc.port, proc.process.pid, tmp_path, "seek.bin", "download.bin",
+        duration_s=SOAK_SECONDS, sample_s=0.5, slow_clients=20,
+    )  # fmt: skip
+    counts = result.counts
+    assert counts.wrong_answers == 0 and counts.errors == 0, counts.problems
+    assert counts.seeks > 0 and counts.downloads > 0 and counts.aborts > 0, counts
+    assert '"connected": 20' in result.slow_clients, result.slow_clients
+    assert result.fds_after <= result.fds_before, (result.fds_before, result.fds_after)
+    assert result.rss_last_mib - result.rss_first_mib < SOAK_RSS_GROWTH_MIB, result.samples
