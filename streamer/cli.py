@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ _OPTIONS = {
     "max_bytes": "largest body the load-testing endpoints make (default 10GiB)",
     "max_duration": "longest duration or delay the load-testing endpoints accept, in seconds (default 60)",
     "max_streams": "bodies streamed at once per worker; beyond it 503 with Retry-After, no queue (default 1024)",
+    "send_buffer": "kernel send buffer per connection, e.g. 256KiB (default); 0 for the kernel's autotuning",
 }
 
 
@@ -58,6 +60,18 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
     return Settings.from_strings(values)
 
 
+def listen(config: uvicorn.Config, settings: Settings) -> socket.socket:
+    """The listening socket; connections accepted from it inherit its send buffer size."""
+    sock = config.bind_socket()
+    set_send_buffer(sock, settings.send_buffer)
+    return sock
+
+
+def set_send_buffer(sock: socket.socket, size: int) -> None:
+    if size:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+
 def serve(settings: Settings, log_level: str) -> None:
     common = dict(
         host=settings.host,
@@ -68,13 +82,18 @@ def serve(settings: Settings, log_level: str) -> None:
     if settings.workers == 1:
         from streamer.app import create_app
 
-        uvicorn.run(create_app(settings), **common)
+        config = uvicorn.Config(create_app(settings), **common)
+        sock = listen(config, settings)
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            sock.close()
     else:  # worker processes rebuild the settings from the environment
         os.environ.update(settings.to_env())
         with tempfile.TemporaryDirectory(prefix="streamer-metrics-") as metrics_dir:
             os.environ[MULTIPROC_ENV] = metrics_dir  # before any worker imports prometheus_client
             config = uvicorn.Config("streamer.app:create_app", factory=True, workers=settings.workers, **common)
-            sock = config.bind_socket()
+            sock = listen(config, settings)
             try:  # what uvicorn.run does for workers, but closing the listening socket afterwards
                 Multiprocess(config, sockets=[sock]).run()
             finally:

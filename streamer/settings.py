@@ -25,6 +25,10 @@ MAX_BYTES = 10 << 30  # largest body the load-testing endpoints make
 MAX_DURATION_S = 60.0  # longest duration or delay they accept
 MAX_WORKERS = 64
 MAX_STREAMS = 1024  # bodies streaming at once per worker; beyond it, 503 with Retry-After
+# Kernel send buffer of every connection. Linux wakes a blocked writer only once a third of it
+# has drained, so an autotuned 4 MiB buffer keeps a 10 kB/s client's send waiting for minutes,
+# past any stall timeout; 256 KiB (the kernel doubles it) makes that about 17 s.
+SEND_BUFFER = 256 * 1024
 MAX_TIMEOUT_S = 3600
 _SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -57,6 +61,7 @@ class Settings:
     max_bytes: int = MAX_BYTES
     max_duration: float = MAX_DURATION_S
     max_streams: int = MAX_STREAMS
+    send_buffer: int = SEND_BUFFER  # bytes, 0 for the kernel's autotuning
 
     def __post_init__(self) -> None:
         if not str(self.media_dir):
@@ -84,6 +89,8 @@ class Settings:
             raise SettingsError(f"max duration {self.max_duration} s is outside [0, {MAX_TIMEOUT_S}]")
         if not 1 <= self.max_streams <= 1 << 20:
             raise SettingsError(f"max streams {self.max_streams} is outside 1..{1 << 20}")
+        if self.send_buffer and not 4096 <= self.send_buffer <= 64 << 20:
+            raise SettingsError(f"send buffer {self.send_buffer} bytes is outside 4096..{64 << 20} (or 0 for the kernel's)")
         if not self.media_dir.is_dir():
             raise SettingsError(f"media directory {str(self.media_dir)!r} does not exist or is not a directory")
 
@@ -126,5 +133,6 @@ _CONVERTERS = {
     "max_bytes": parse_size,
     "max_duration": float,
     "max_streams": int,
+    "send_buffer": parse_size,
 }
 _FORMATTERS = {"cors_origins": ",".join}

@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 
 from streamer import LagMonitor, Settings, create_app
+from streamer.cli import set_send_buffer
 
 BIG_SIZE = 8 * 1024 * 1024 + 12345  # several chunks, not a multiple of any chunk size
 SMALL_SIZE = 1000
@@ -102,6 +103,7 @@ class ServerThread:
 def start_server(settings: Settings) -> ServerThread:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    set_send_buffer(sock, settings.send_buffer)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
         create_app(settings),

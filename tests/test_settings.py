@@ -121,6 +121,8 @@ def test_io_refused(tmp_path: Path, io: str) -> None:
         pytest.param({"shutdown_grace": -1.0}, "shutdown grace", id="shutdown-grace-negative"),
         pytest.param({"max_streams": 0}, "max streams 0", id="max-streams-zero"),
         pytest.param({"max_streams": (1 << 20) + 1}, "max streams", id="max-streams-too-many"),
+        pytest.param({"send_buffer": 4095}, "send buffer 4095", id="send-buffer-too-small"),
+        pytest.param({"send_buffer": (64 << 20) + 1}, "send buffer", id="send-buffer-too-big"),
     ],
 )
 def test_bounds_refused(tmp_path: Path, overrides: dict[str, object], message: str) -> None:
@@ -213,6 +215,7 @@ def test_from_env_refuses_bad_value(tmp_path: Path) -> None:
                 "stall_timeout": 0.25,
                 "shutdown_grace": 0.0,
                 "max_streams": 3,
+                "send_buffer": 0,
             },
             id="every-field-changed",
         ),

@@ -296,3 +296,23 @@ def test_a_short_soak_of_mixed_load_stays_flat(spawn_server, tmp_path: Path) -> 
     assert '"connected": 20' in result.slow_clients, result.slow_clients
     assert result.fds_after <= result.fds_before, (result.fds_before, result.fds_after)
     assert result.rss_last_mib - result.rss_first_mib < SOAK_RSS_GROWTH_MIB, result.samples
+
+
+def test_a_slow_client_that_keeps_reading_is_not_cut_as_stalled(server_factory, sparse_root: Path) -> None:
+    # Each read is well inside the stall timeout, but with the kernel's autotuned send buffer
+    # a blocked send would wait for megabytes to drain, longer than the timeout.
+    running = server_factory(media_dir=sparse_root, stall_timeout=2.0)
+    sock = start_download(running.port, "/media/huge.bin", rcvbuf=64 * 1024)
+    received, deadline = 0, time.monotonic() + 8.0
+    try:
+        sock.settimeout(5)
+        while time.monotonic() < deadline:
+            data = sock.recv(20_000)
+            assert data, f"the server ended a live stream after {received} bytes"
+            received += len(data)
+            time.sleep(0.1)  # about 200 kB/s
+        with running.client() as client:
+            assert client.get("/debug/runtime").json()["streams"] == 1
+    finally:
+        sock.close()
+    assert received > 1_000_000
