@@ -128,7 +128,7 @@ def run_soak(
     seek_content = (media_dir / seek_file).read_bytes()
     digest = hashlib.sha256((media_dir / download_file).read_bytes()).hexdigest()
     targets = [(f"/media/{seek_file}", len(seek_content)), (f"/media/{download_file}", (media_dir / download_file).stat().st_size)]
-    fds_before = open_fd_count(pid)
+    fds_before, before = open_fd_count(pid), runtime(port)
     counts, stop = Counts(), threading.Event()
     threads = [
         threading.Thread(target=seeker, args=(base_url, seek_file, seek_content, stop, counts, 1)),
@@ -161,7 +161,7 @@ def run_soak(
         finally:
             stop_process(slow)
     seconds = time.monotonic() - started
-    settled(port, runtime(port), timeout_s=10)
+    settled(port, before, timeout_s=10)  # every stream ended, no task left over: then count
     fds_after = open_fd_count(pid)
     steady = [s for s in samples if s[0] >= WARM_UP_FRACTION * duration_s] or samples
     return SoakResult(

@@ -12,7 +12,6 @@ cancellation). The subclasses give a route's OpenAPI schema a real media type
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 from starlette.background import BackgroundTask
-from starlette.responses import StreamingResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from streamer.pacing import TokenBucket, piece_size
@@ -170,7 +169,9 @@ class MediaResponse(StreamingResponse):
                 outcome = "complete"
             elif refused:
                 outcome = "refused"
-                await self._refuse(send_in_time, scope[SLOTS_KEY].limit)
+                detail = f"The server is streaming its limit of {scope[SLOTS_KEY].limit} responses; try again."
+                busy = {"retry-after": str(RETRY_AFTER_S), "cache-control": "no-store"}
+                await JSONResponse({"detail": detail}, 503, busy)(scope, receive, send_in_time)
             else:
                 if observer is not None:
                     observer.started()
@@ -189,19 +190,6 @@ class MediaResponse(StreamingResponse):
                 observer.ended(outcome)
         if self.background is not None:
             await self.background()
-
-    @staticmethod
-    async def _refuse(send: Send, limit: int) -> None:
-        """503 instead of the body: the server is streaming as many bodies as it may."""
-        body = json.dumps({"detail": f"The server is streaming its limit of {limit} responses; try again."}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(RETRY_AFTER_S).encode()),
-            (b"cache-control", b"no-store"),
-        ]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _keep_last_content_type(self) -> None:
         """FastAPI appends the endpoint's headers to the class's own: the later Content-Type wins."""

@@ -19,8 +19,15 @@ from streamer.ranges import ByteRange
 from streamer.representation import OCTET_STREAM, Representation
 from streamer.responses import MediaResponse
 from streamer.routes import BINARY, BUSY, add_get_and_head
-from streamer.routes.media import planned_responses
-from streamer.routes.planned import RATE_QUERY, MediaFile, answer, effective_rate, set_stream_options, stream_endpoint
+from streamer.routes.planned import (
+    RATE_QUERY,
+    MediaFile,
+    answer,
+    effective_rate,
+    planned_responses,
+    set_stream_options,
+    stream_endpoint,
+)
 from streamer.synthetic import ALPHABET, DEFAULT_SEED, DRIP_BYTE, MAX_SEED, PatternSource, seeded_pattern
 
 SYNTHETIC_MTIME_NS = 1_700_000_000 * 10**9  # a fixed Last-Modified: the content never changes

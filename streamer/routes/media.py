@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import anyio
 from asyncer import asyncify
@@ -25,34 +24,19 @@ from streamer.plan import ResponsePlan
 from streamer.ranges import ByteRange
 from streamer.representation import Representation
 from streamer.responses import STALL_TIMEOUT_S, MediaResponse
-from streamer.routes import BINARY, BUSY, RETRY_AFTER, add_get_and_head, error
+from streamer.routes import BINARY, RETRY_AFTER, add_get_and_head, error
 from streamer.routes.planned import (
     RATE_QUERY,
     MediaFile,
     apply_plan,
     effective_rate,
     plan_for,
+    planned_responses,
     set_stream_options,
     stream_endpoint,
 )
 from streamer.sources import ByteSource, FileSource, MemorySource, SourceTruncatedError, io_limiter, open_file_source
 _MEDIA_CONTENT = {t: BINARY for t in ("video/*", "audio/*", "image/*", "application/octet-stream")}
-
-
-def planned_responses(content: dict[str, Any], what: str) -> dict[int | str, dict[str, Any]]:
-    """The answers of a route planned by ``streamer.plan``: whole, ranges, conditional, and refusals."""
-    return {
-        200: {"description": f"The whole {what}.", "content": content},
-        206: {
-            "description": "One range (Content-Range), or several as multipart/byteranges.",
-            "content": {**content, "multipart/byteranges": BINARY},
-        },
-        304: {"description": "Not modified: If-None-Match or If-Modified-Since matched. No body."},
-        400: error("A parameter is outside its limit; the message names it."),
-        412: error("If-Match or If-Unmodified-Since failed."),
-        416: error("No requested range overlaps the body; Content-Range: bytes */size."),
-        **BUSY,
-    }
 
 
 MEDIA_RESPONSES = {

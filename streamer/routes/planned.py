@@ -23,6 +23,7 @@ from streamer.multipart import Segment
 from streamer.plan import ResponsePlan, plan_response
 from streamer.representation import Representation
 from streamer.responses import PACE_KEY, STALL_TIMEOUT_KEY, Pace
+from streamer.routes import BINARY, BUSY, error
 from streamer.sources import ByteSource
 
 BOUNDARY_BYTES = 12  # random bytes in a multipart boundary (24 hex digits)
@@ -97,6 +98,22 @@ def answer(request: Request, response: Response, rep: Representation, *, downloa
     plan = plan_for(request, rep, download=download)
     apply_plan(plan, response)
     return plan
+
+
+def planned_responses(content: dict[str, Any], what: str) -> dict[int | str, dict[str, Any]]:
+    """The answers of a route planned by ``streamer.plan``: whole, ranges, conditional, and refusals."""
+    return {
+        200: {"description": f"The whole {what}.", "content": content},
+        206: {
+            "description": "One range (Content-Range), or several as multipart/byteranges.",
+            "content": {**content, "multipart/byteranges": BINARY},
+        },
+        304: {"description": "Not modified: If-None-Match or If-Modified-Since matched. No body."},
+        400: error("A parameter is outside its limit; the message names it."),
+        412: error("If-Match or If-Unmodified-Since failed."),
+        416: error("No requested range overlaps the body; Content-Range: bytes */size."),
+        **BUSY,
+    }
 
 
 def stream_endpoint(dependency: Callable[..., Any], io: str) -> Callable[..., Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.soak import run_soak
+from bench.soak import run_soak, slope_per_minute
 from bench.storm import plan_aborts, run_storm, runtime, settled
 from streamer.sources import resolve_in_root
 from tests.conftest import BIG_SIZE, GRACE_EXCEEDED, SMALL_SIZE, ServerThread, payload
@@ -28,10 +28,10 @@ RSS_SLACK_BYTES = 24 * 1024 * 1024
 CHANGING_SIZE = 32 * 1024 * 1024
 
 
-def read_response(sock: socket.socket, timeout: float = 10.0) -> tuple[bytes, bytes]:
-    """Headers and whatever body arrives before the server closes the connection."""
+def read_response(sock: socket.socket, first: bytes = b"", timeout: float = 10.0) -> tuple[bytes, bytes]:
+    """Headers and whatever body arrives (after ``first``) before the server closes the connection."""
     sock.settimeout(timeout)
-    data = b""
+    data = first
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
@@ -113,17 +113,21 @@ def test_streams_beyond_the_limit_get_503_with_retry_after_at_once(server_factor
             sock.close()
 
 
+def refused_count(metrics: str) -> float:
+    label = 'streamer_requests_total{route="/media/{path:path}",status="503"} '
+    lines = [line for line in metrics.splitlines() if line.startswith(label)]
+    return float(lines[0].removeprefix(label)) if lines else 0.0
+
+
 def test_the_stream_limit_is_in_the_metrics_as_503s(server_factory, sparse_root: Path) -> None:
     running = server_factory(media_dir=sparse_root, max_streams=1)
     held = start_download(running.port, "/media/huge.bin", rcvbuf=64 * 1024)
     try:
         with running.client() as client:
             assert wait_until(lambda: client.get("/debug/runtime").json()["streams"] == 1, timeout=5.0)
-            before = client.get("/metrics").text.count("\n")
+            before = refused_count(client.get("/metrics").text)  # the registry is the process's: other tests count too
             assert client.get("/media/small.bin").status_code == 503
-            metrics = client.get("/metrics").text
-        assert before > 0
-        assert 'streamer_requests_total{route="/media/{path:path}",status="503"}' in metrics
+            assert refused_count(client.get("/metrics").text) == before + 1
     finally:
         held.close()
 
@@ -135,15 +139,20 @@ def changing_file(root: Path) -> tuple[Path, bytes]:
     return path, original
 
 
+def start_changing_download(running: ServerThread) -> tuple[socket.socket, bytes]:
+    """A download of changing.bin under way: its socket and the first bytes received."""
+    sock = start_download(running.port, "/media/changing.bin", rcvbuf=64 * 1024, close=True)
+    sock.settimeout(10)
+    return sock, sock.recv(65536)
+
+
 def test_a_file_truncated_mid_stream_gives_a_short_body_never_padding(server_factory, tmp_path: Path) -> None:
     path, original = changing_file(tmp_path)
     running = server_factory(media_dir=tmp_path)
-    sock = start_download(running.port, "/media/changing.bin", rcvbuf=64 * 1024, close=True)
+    sock, first = start_changing_download(running)
     try:
-        sock.settimeout(10)
-        first = sock.recv(65536)
         os.truncate(path, 4 * 1024 * 1024)
-        head, body = read_response_after(sock, first)
+        head, body = read_response(sock, first)
     finally:
         sock.close()
     assert head.startswith(b"HTTP/1.1 200")
@@ -156,27 +165,13 @@ def test_a_file_truncated_mid_stream_gives_a_short_body_never_padding(server_fac
         assert (now.status_code, now.content) == (200, original[: 4 * 1024 * 1024])
 
 
-def read_response_after(sock: socket.socket, first: bytes) -> tuple[bytes, bytes]:
-    head, _, body = first.partition(b"\r\n\r\n")
-    assert body or b"\r\n\r\n" in first, first
-    rest = []
-    try:
-        while chunk := sock.recv(1 << 20):
-            rest.append(chunk)
-    except ConnectionResetError:
-        pass
-    return head, body + b"".join(rest)
-
-
 def test_a_file_replaced_by_rename_mid_stream(server_factory, tmp_path: Path) -> None:
     path, original = changing_file(tmp_path)
     running = server_factory(media_dir=tmp_path)
     with running.client() as client:
         old_etag = client.head("/media/changing.bin").headers["etag"]
-    sock = start_download(running.port, "/media/changing.bin", rcvbuf=64 * 1024, close=True)
+    sock, first = start_changing_download(running)
     try:
-        sock.settimeout(10)
-        first = sock.recv(65536)
         replacement = tmp_path / "changing.bin.new"
         replacement.write_bytes(b"new content")
         os.replace(replacement, path)
@@ -184,7 +179,7 @@ def test_a_file_replaced_by_rename_mid_stream(server_factory, tmp_path: Path) ->
             fresh = client.get("/media/changing.bin")
         assert fresh.content == b"new content"
         assert fresh.headers["etag"] != old_etag
-        head, body = read_response_after(sock, first)
+        head, body = read_response(sock, first)
     finally:
         sock.close()
     assert content_length(head) == CHANGING_SIZE
@@ -194,14 +189,12 @@ def test_a_file_replaced_by_rename_mid_stream(server_factory, tmp_path: Path) ->
 def test_a_file_deleted_mid_stream_finishes_and_is_then_gone(server_factory, tmp_path: Path) -> None:
     path, original = changing_file(tmp_path)
     running = server_factory(media_dir=tmp_path)
-    sock = start_download(running.port, "/media/changing.bin", rcvbuf=64 * 1024, close=True)
+    sock, first = start_changing_download(running)
     try:
-        sock.settimeout(10)
-        first = sock.recv(65536)
         path.unlink()
         with running.client() as client:
             assert client.get("/media/changing.bin").status_code == 404
-        _, body = read_response_after(sock, first)
+        _, body = read_response(sock, first)
     finally:
         sock.close()
     assert body == original
@@ -266,7 +259,9 @@ def test_sigterm_stops_accepting_lets_short_streams_finish_and_cuts_the_rest(spa
     assert long_body == (tmp_path / "long.bin").read_bytes()[: len(long_body)]
     output = proc.output()
     assert "Cancel 1 running task(s), timeout graceful shutdown exceeded" in output, output
-    assert output.count("Traceback") == output.count(GRACE_EXCEEDED) == 1, output
+    # Whether uvicorn logs the cancelled stream with a traceback depends on where the cancellation
+    # lands; any traceback must be that one.
+    assert output.count("Traceback") == output.count(GRACE_EXCEEDED) <= 1, output
 
 
 def test_debug_runtime_reports_what_the_worker_holds(server: ServerThread) -> None:
@@ -276,6 +271,20 @@ def test_debug_runtime_reports_what_the_worker_holds(server: ServerThread) -> No
     assert now["streams"] == 0 and now["io_threads_busy"] == 0
     assert now["tasks"] >= 1 and now["threads"] >= 1 and now["open_fds"] > 3
     assert 10 * 1024 * 1024 < now["rss_bytes"] < 1 << 32
+
+
+@pytest.mark.parametrize(
+    ("points", "slope"),
+    [
+        pytest.param([(0.0, 5.0), (30.0, 5.0), (60.0, 5.0)], 0.0, id="flat"),
+        pytest.param([(0.0, 0.0), (1.0, 1.0), (2.0, 2.0)], 60.0, id="one-per-second-is-sixty-per-minute"),
+        pytest.param([(0.0, 10.0), (60.0, 8.0), (120.0, 6.0)], -2.0, id="falling"),
+        pytest.param([(0.0, 0.0), (60.0, 2.0), (120.0, 0.0), (180.0, 2.0)], 0.4, id="noise-least-squares"),
+        pytest.param([(3.0, 7.0)], 0.0, id="one-point-has-no-slope"),
+    ],
+)
+def test_soak_slope_per_minute(points: list[tuple[float, float]], slope: float) -> None:
+    assert slope_per_minute(points) == pytest.approx(slope)
 
 
 SOAK_SECONDS = 15.0
