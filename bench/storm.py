@@ -128,12 +128,17 @@ def runtime(port: int) -> dict[str, int]:
         return json.loads(answer.read())  # type: ignore[no-any-return]
 
 
-def settled(port: int, baseline: dict[str, int], timeout_s: float = 5.0) -> dict[str, int]:
-    """The server's runtime once nothing of the storm is left running, or after ``timeout_s``."""
+def settled(port: int, baseline: dict[str, int], timeout_s: float = 15.0) -> dict[str, int]:
+    """The server's runtime once nothing of the storm is left running, or after ``timeout_s``.
+
+    Nothing left includes the open-file cache: idle files close ``--open-file-idle``
+    (default 10 s) after their last use.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
         now = runtime(port)
         quiet = now["streams"] == 0 and now["io_threads_busy"] == 0 and now["tasks"] <= baseline["tasks"]
+        quiet = quiet and now.get("cached_files", 0) == 0
         if (quiet and now["open_fds"] <= baseline["open_fds"]) or time.monotonic() > deadline:
             return now
         time.sleep(0.05)

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from streamer.filecache import OpenFileCache
 from streamer.lag import LagMonitor
 from streamer.limits import MAX_FIELD_BYTES, MAX_TARGET_BYTES, RequestLimitsMiddleware
 from streamer.metrics import LOOP_LAG, OPEN_FDS, MetricsMiddleware, count_open_fds, exposition, resident_bytes
@@ -70,11 +71,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The streamer application; with no settings, they come from ``STREAMER_*`` variables."""
     settings = settings if settings is not None else Settings.from_env()
     lag = LagMonitor(on_sample=LOOP_LAG.observe)
+    cache = None
+    if settings.open_files:
+        cache = OpenFileCache.create(max_entries=settings.open_files, inactive_s=settings.open_file_idle)
     files = MediaFiles(
         settings.media_dir,
         chunk_size=settings.chunk_size,
         stall_timeout_s=settings.stall_timeout,
         rate=settings.rate_limit or None,
+        cache=cache,
     )
     slots = StreamSlots(settings.max_streams)
     limits = LoadLimits(
@@ -86,9 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with anyio.create_task_group() as tg:
             tg.start_soon(lag.run)
             tg.start_soon(sample_open_fds)
+            if cache is not None:
+                tg.start_soon(cache.run)
             yield
             tg.cancel_scope.cancel()
-        await files.aclose()  # streams cancelled at shutdown may not have closed theirs yet
+        await files.aclose()  # streams cancelled at shutdown may not have closed theirs yet; and the cache
 
     # No redirect from /media to /media/ (which is a 404 anyway): anything unrouted is 404.
     refused = {  # by RequestLimitsMiddleware, before any route
@@ -118,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "threads": threading.active_count(),
             "io_threads_busy": int(io_limiter().borrowed_tokens),
             "streams": slots.in_use,
+            "cached_files": len(cache) if cache is not None else 0,
             "open_fds": fds,
             "rss_bytes": rss,
         }

@@ -35,6 +35,8 @@ _OPTIONS = {
     "max_duration": "longest duration or delay the load-testing endpoints accept, in seconds (default 60)",
     "max_streams": "bodies streamed at once per worker; beyond it 503 with Retry-After, no queue (default 1024)",
     "send_buffer": "kernel send buffer per connection, e.g. 256KiB (default); 0 for the kernel's autotuning",
+    "open_files": "media files kept open between requests, closed when they change (default 1000); 0 for none",
+    "open_file_idle": "seconds an unused open file stays open (default 10)",
 }
 
 

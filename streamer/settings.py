@@ -30,6 +30,8 @@ MAX_STREAMS = 1024  # bodies streaming at once per worker; beyond it, 503 with R
 # past any stall timeout; 256 KiB (the kernel doubles it) makes that about 17 s.
 SEND_BUFFER = 256 * 1024
 MAX_TIMEOUT_S = 3600
+OPEN_FILES = 1000  # files kept open between requests, like nginx's open_file_cache max=
+OPEN_FILE_IDLE_S = 10.0  # a cached file unused this long is closed
 _SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
@@ -62,6 +64,8 @@ class Settings:
     max_duration: float = MAX_DURATION_S
     max_streams: int = MAX_STREAMS
     send_buffer: int = SEND_BUFFER  # bytes, 0 for the kernel's autotuning
+    open_files: int = OPEN_FILES  # 0: open every file for every request
+    open_file_idle: float = OPEN_FILE_IDLE_S
 
     def __post_init__(self) -> None:
         if not str(self.media_dir):
@@ -91,6 +95,10 @@ class Settings:
             raise SettingsError(f"max streams {self.max_streams} is outside 1..{1 << 20}")
         if self.send_buffer and not 4096 <= self.send_buffer <= 64 << 20:
             raise SettingsError(f"send buffer {self.send_buffer} bytes is outside 4096..{64 << 20} (or 0 for the kernel's)")
+        if not 0 <= self.open_files <= 1 << 20:
+            raise SettingsError(f"open files {self.open_files} is outside 0 (no cache)..{1 << 20}")
+        if not 0 < self.open_file_idle <= MAX_TIMEOUT_S:
+            raise SettingsError(f"open file idle {self.open_file_idle} s is outside (0, {MAX_TIMEOUT_S}]")
         if not self.media_dir.is_dir():
             raise SettingsError(f"media directory {str(self.media_dir)!r} does not exist or is not a directory")
 
@@ -134,5 +142,7 @@ _CONVERTERS = {
     "max_duration": float,
     "max_streams": int,
     "send_buffer": parse_size,
+    "open_files": int,
+    "open_file_idle": float,
 }
 _FORMATTERS = {"cors_origins": ",".join}

@@ -1,9 +1,12 @@
 """Byte sources: the only code that opens, stats, reads and closes media files.
 
-Every call here blocks, so the shells run them in worker threads (``io_limiter``).
-Reads are positional (``os.pread``), so ``(offset, length)`` fully describes a
-chunk and threads share no seek pointer. ``FileSource.close`` is idempotent and
-waits for a read in flight, so a descriptor is never closed under a reader.
+Every call here blocks, so the shells run them in worker threads (``io_limiter``),
+with one exception: ``FileSource.read_cached`` reads with ``RWF_NOWAIT``, which
+the kernel answers from the page cache or refuses at once, so the event loop may
+call it and hop to a thread only when it returns ``None``. Reads are positional
+(``os.pread``), so ``(offset, length)`` fully describes a chunk and threads
+share no seek pointer. ``FileSource.close`` is idempotent and
+waits for the reads in flight, so a descriptor is never closed under a reader.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import stat
 import threading
 import warnings
+from collections.abc import Callable
 from typing import Protocol
 
 from anyio import CapacityLimiter
@@ -36,7 +40,11 @@ def io_limiter() -> CapacityLimiter:
 
 
 class ByteSource(Protocol):
-    """Bytes by position. ``blocking`` says whether ``read_at`` may wait on a disk (then: a thread)."""
+    """Bytes by position. ``blocking`` says whether ``read_at`` may wait on a disk (then: a thread).
+
+    A blocking source may also offer ``read_cached``, which never waits: the bytes, or
+    ``None`` when only a blocking read could get them.
+    """
 
     blocking: bool
 
@@ -73,13 +81,14 @@ class SourceTruncatedError(Exception):
 
 
 class FileSource:
-    """An open regular file read by position; owned by exactly one closer."""
+    """An open regular file read by position, by any number of readers at once; one owner closes it."""
 
     blocking = True
 
     def __init__(self, fd: int, name: str) -> None:
         self._fd = fd
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # guards the two fields below; never held during a read
+        self._readers = 0
         self._closed = False
         self.name = name
 
@@ -94,9 +103,8 @@ class FileSource:
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset``; raises rather than return fewer."""
-        with self._lock:
-            if self._closed:
-                raise SourceClosedError(self.name)
+        self._enter(wait=True)
+        try:
             data = os.pread(self._fd, length, offset)
             while len(data) < length:
                 more = os.pread(self._fd, length - len(data), offset + len(data))
@@ -104,12 +112,80 @@ class FileSource:
                     raise SourceTruncatedError(f"{self.name}: ended at {offset + len(data)}")
                 data += more
             return data
+        finally:
+            self._exit()
+
+    def read_cached(self, offset: int, length: int) -> bytes | None:
+        """Exactly ``length`` bytes at ``offset`` if all of them are in the page cache, else ``None``.
+
+        Never waits, so the event loop may call it: not on the disk (``RWF_NOWAIT``: the
+        kernel refuses what it would have to fetch), and not on the lock (held by another
+        thread this instant: ``None``). ``None`` also for a short answer, which may be
+        the end of a truncated file: ``read_at``, in a thread, reads or raises.
+        """
+        if _read_nowait is None or not self._enter(wait=False):
+            return None
+        try:
+            return _read_nowait(self._fd, offset, length)
+        finally:
+            self._exit()
+
+    def _enter(self, *, wait: bool) -> bool:
+        if not self._lock.acquire(blocking=wait):
+            return False
+        try:
+            if self._closed:
+                raise SourceClosedError(self.name)
+            self._readers += 1
+            return True
+        finally:
+            self._lock.release()
+
+    def _exit(self) -> None:
+        with self._lock:
+            self._readers -= 1
+            if self._readers == 0:
+                self._lock.notify_all()
 
     def close(self) -> None:
+        """Close the descriptor once the reads in flight are done; later reads fail."""
         with self._lock:
-            if not self._closed:
-                self._closed = True
-                os.close(self._fd)
+            if self._closed:
+                return
+            self._closed = True
+            self._lock.wait_for(lambda: self._readers == 0)
+            os.close(self._fd)
+
+
+class _LoopBuffer(threading.local):
+    """One read buffer per thread, reused: a fresh one would cost a page fault per 4 KiB."""
+
+    data = bytearray()
+
+
+_loop_buffer = _LoopBuffer()
+
+
+def _preadv_nowait(fd: int, offset: int, length: int) -> bytes | None:
+    """``pread`` that only takes what the page cache holds: all ``length`` bytes, or ``None``."""
+    if len(_loop_buffer.data) < length:
+        _loop_buffer.data = bytearray(length)
+    view = memoryview(_loop_buffer.data)[:length]
+    try:
+        got = os.preadv(fd, [view], offset, os.RWF_NOWAIT)
+    except (BlockingIOError, InterruptedError):
+        return None  # some of it would come from the disk
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            return None  # a file system without RWF_NOWAIT: every read in a thread
+        raise
+    return bytes(view) if got == length else None
+
+
+# Linux 4.14+; elsewhere every read of a blocking source goes to a thread.
+_read_nowait: Callable[[int, int, int], bytes | None] | None = (
+    _preadv_nowait if hasattr(os, "preadv") and hasattr(os, "RWF_NOWAIT") else None
+)
 
 
 def _not_found(path: str) -> FileNotFoundError:
@@ -138,7 +214,11 @@ def open_file_source(root: str, names: tuple[str, ...]) -> tuple[FileSource, os.
     of its descriptor, so headers and bytes describe the same file. Raises
     ``FileNotFoundError`` for anything that may not be served.
     """
-    resolved = resolve_in_root(root, names)
+    return open_resolved(resolve_in_root(root, names), names)
+
+
+def open_resolved(resolved: str, names: tuple[str, ...]) -> tuple[FileSource, os.stat_result]:
+    """``open_file_source`` for a path ``resolve_in_root`` already gave."""
     try:
         mode = os.stat(resolved).st_mode
     except OSError as exc:

@@ -26,10 +26,14 @@ import uvicorn
 
 from streamer import LagMonitor, Settings, create_app
 from streamer.cli import set_send_buffer
+from streamer.sources import FileSource
 
 BIG_SIZE = 8 * 1024 * 1024 + 12345  # several chunks, not a multiple of any chunk size
 SMALL_SIZE = 1000
 REPO = Path(__file__).resolve().parent.parent
+# Cached open files close this long after their last use: short, so that a test can see every
+# descriptor come back soon after its requests, with the cache in the path as in production.
+OPEN_FILE_IDLE_S = 0.2
 GRACE_EXCEEDED = "CancelledError: Task cancelled, timeout graceful shutdown exceeded"
 
 
@@ -127,9 +131,41 @@ def start_server(settings: Settings) -> ServerThread:
     return ServerThread(settings, server, thread, sock.getsockname()[1])
 
 
+@pytest.fixture
+def file_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
+    """``(offset, length)`` of every read of a media file, in a thread or from the page cache."""
+    reads: list[tuple[int, int]] = []
+    read_at, read_cached = FileSource.read_at, FileSource.read_cached
+
+    def counted_read_at(self: FileSource, offset: int, length: int) -> bytes:
+        data = read_at(self, offset, length)
+        reads.append((offset, length))
+        return data
+
+    def counted_read_cached(self: FileSource, offset: int, length: int) -> bytes | None:
+        data = read_cached(self, offset, length)
+        if data is not None:
+            reads.append((offset, length))
+        return data
+
+    monkeypatch.setattr(FileSource, "read_at", counted_read_at)
+    monkeypatch.setattr(FileSource, "read_cached", counted_read_cached)
+    yield reads
+
+
+@pytest.fixture
+def cold_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if no media file were in the page cache: every read goes to a worker thread."""
+    monkeypatch.setattr(FileSource, "read_cached", lambda self, offset, length: None)
+
+
+def settings_for(media_root: Path, io: str) -> Settings:
+    return Settings(media_dir=media_root, io=io, chunk_size=64 * 1024, open_file_idle=OPEN_FILE_IDLE_S)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session", params=["sync", "async"])
 def server(request: pytest.FixtureRequest, media_root: Path) -> Iterator[ServerThread]:
-    running = start_server(Settings(media_dir=media_root, io=request.param, chunk_size=64 * 1024))
+    running = start_server(settings_for(media_root, request.param))
     yield running
     running.stop()
 
@@ -140,7 +176,7 @@ def server_factory(request: pytest.FixtureRequest, media_root: Path) -> Iterator
     started: list[ServerThread] = []
 
     def factory(**overrides: object) -> ServerThread:
-        base = Settings(media_dir=media_root, io=request.param, chunk_size=64 * 1024)
+        base = settings_for(media_root, request.param)
         running = start_server(replace(base, **overrides))  # type: ignore[arg-type]
         started.append(running)
         return running
@@ -196,7 +232,8 @@ def spawn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         log = tmp_path_factory.mktemp("server-log") / "output.txt"
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [sys.executable, "-X", "dev", "-m", "streamer", "serve", *args, "--port", str(port)],
+                [sys.executable, "-X", "dev", "-m", "streamer", "serve", "--open-file-idle", str(OPEN_FILE_IDLE_S), *args,
+                 "--port", str(port)],
                 env={**os.environ, **(env or {})},
                 stdout=output,
                 stderr=subprocess.STDOUT,

@@ -156,3 +156,32 @@ def test_aiter_chunks_reads_a_non_blocking_source_in_place() -> None:
     data, loop_thread = anyio.run(collect)
     assert data == DATA[:3000]
     assert source.threads == {loop_thread}
+
+
+class PageCachedSource(MemorySource):
+    """A blocking source whose ``read_cached`` answers only for spans in ``cached``, as the page cache would."""
+
+    def __init__(self, data: bytes, cached: set[int]) -> None:
+        super().__init__(data)
+        self.cached = cached
+        self.cached_reads: list[Span] = []
+
+    def read_cached(self, offset: int, length: int) -> bytes | None:
+        if offset not in self.cached:
+            return None
+        self.cached_reads.append((offset, length))
+        return self.data[offset : offset + length]
+
+
+def test_aiter_chunks_reads_cached_spans_in_place_and_the_rest_in_a_thread() -> None:
+    source = PageCachedSource(DATA, cached={0, 2000})
+
+    async def collect() -> tuple[bytes, int]:
+        chunks = [chunk async for chunk in aiter_chunks(source, chunk_spans([R(0, 4000)], 1000))]
+        return b"".join(chunks), threading.get_ident()
+
+    data, loop_thread = anyio.run(collect)
+    assert data == DATA[:4000]
+    assert source.cached_reads == [(0, 1000), (2000, 1000)]
+    assert source.reads == [(1000, 1000), (3000, 1000)]
+    assert loop_thread not in source.threads, "a read that could block ran on the event loop thread"

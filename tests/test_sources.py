@@ -83,6 +83,32 @@ def test_close_waits_for_a_read_in_flight(source: FileSource, monkeypatch: pytes
     assert DATA[:10] in events
 
 
+def test_readers_of_one_source_do_not_wait_for_each_other(source: FileSource, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests share a cached file: a slow read must not hold up the others."""
+    inside, both_inside = [0], threading.Event()
+    real_pread = os.pread
+
+    class CountingOs:
+        def __getattr__(self, name: str) -> object:
+            return getattr(os, name)
+
+        @staticmethod
+        def pread(fd: int, length: int, offset: int) -> bytes:
+            inside[0] += 1
+            if inside[0] == 2:
+                both_inside.set()
+            both_inside.wait(1.0)
+            return real_pread(fd, length, offset)
+
+    monkeypatch.setattr(streamer.sources, "os", CountingOs())
+    readers = [threading.Thread(target=source.read_at, args=(0, 10)) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert both_inside.is_set(), "the second read waited for the first"
+
+
 def test_a_leaked_source_warns(tmp_path: Path) -> None:
     (tmp_path / "f.bin").write_bytes(b"x")
     leaked, _ = open_file_source(str(tmp_path.resolve()), ("f.bin",))
@@ -105,3 +131,72 @@ def test_what_may_not_be_served_is_not_found(tmp_path: Path, names: tuple[str, .
     make(tmp_path)  # type: ignore[operator]
     with pytest.raises(FileNotFoundError):
         open_file_source(str(tmp_path.resolve()), names)
+
+
+def evict(path: Path) -> None:
+    """Drop the file's clean pages from the page cache, as if it had never been read."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize(
+    ("offset", "length"),
+    [
+        pytest.param(0, 10, id="start"),
+        pytest.param(1000, 4096, id="across-a-page"),
+        pytest.param(0, len(DATA), id="whole"),
+    ],
+)
+def test_read_cached_returns_exactly_the_slice_the_page_cache_holds(source: FileSource, offset: int, length: int) -> None:
+    source.read_at(0, len(DATA))  # now in the page cache
+    assert source.read_cached(offset, length) == DATA[offset : offset + length]
+
+
+def test_read_cached_refuses_what_only_the_disk_has(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(4 * 1024 * 1024))
+    evict(big)
+    opened, _ = open_file_source(str(tmp_path.resolve()), ("big.bin",))
+    try:
+        assert opened.read_cached(2 * 1024 * 1024, 65536) is None
+        data = opened.read_at(2 * 1024 * 1024, 65536)  # in a thread, from the disk: now cached
+        assert opened.read_cached(2 * 1024 * 1024, 65536) == data
+    finally:
+        opened.close()
+
+
+def test_read_cached_leaves_a_short_answer_to_read_at(source: FileSource) -> None:
+    source.read_at(0, len(DATA))
+    assert source.read_cached(len(DATA) - 5, 10) is None  # maybe truncated: read_at decides
+    with pytest.raises(SourceTruncatedError):
+        source.read_at(len(DATA) - 5, 10)
+
+
+def test_read_cached_never_waits_for_the_lock(source: FileSource) -> None:
+    source.read_at(0, len(DATA))
+    holder = threading.Thread(target=lambda: (source._lock.acquire(), time.sleep(0.3), source._lock.release()))
+    holder.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    assert source.read_cached(0, 10) is None  # a read or a close in flight: go to a thread
+    assert time.monotonic() - started < 0.1
+    holder.join()
+    assert source.read_cached(0, 10) == DATA[:10]
+
+
+def test_read_cached_after_close_fails_as_read_at_does(source: FileSource) -> None:
+    source.close()
+    with pytest.raises(SourceClosedError):
+        source.read_cached(0, 1)
+
+
+def test_read_cached_on_a_platform_without_rwf_nowait_always_defers(
+    source: FileSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streamer.sources, "_read_nowait", None)
+    source.read_at(0, len(DATA))
+    assert source.read_cached(0, 10) is None

@@ -1,11 +1,11 @@
 """GET|HEAD /media/{path}: every decision in a dependency, then a generator that only moves bytes.
 
-``media_file(root)`` makes the dependency: in one worker-thread hop it resolves
-the path, opens and ``fstat``s the file and plans the response, and when the body
-is one chunk or less (a small file, a seek, HEAD, 304) reads it and closes the
-file there and then. It either raises (404, 304, 412, 416) or sets the status
-and headers and yields a ``MediaFile``. A file it keeps open for a longer body
-it owns and closes when the response is done, on every path.
+``media_file(root)`` makes the dependency: it gets the open file (from the
+open-file cache, or opened in one worker-thread hop), plans the response, and
+when the body is one chunk or less (a small file, a seek) reads it at once,
+from the page cache if it can. It either raises (404, 304, 412, 416) or sets
+the status and headers and yields a ``MediaFile``. The file is released when
+the response is done, on every path: closed, unless the cache keeps it.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import anyio
 from asyncer import asyncify
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from streamer.chunks import CHUNK_SIZE
+from streamer.filecache import Lease, OpenFileCache, is_missing_watch
 from streamer.paths import parse_media_path
 from streamer.plan import ResponsePlan
 from streamer.ranges import ByteRange
@@ -35,7 +37,16 @@ from streamer.routes.planned import (
     set_stream_options,
     stream_endpoint,
 )
-from streamer.sources import ByteSource, FileSource, MemorySource, SourceTruncatedError, io_limiter, open_file_source
+from streamer.sources import (
+    ByteSource,
+    FileSource,
+    MemorySource,
+    SourceTruncatedError,
+    io_limiter,
+    open_resolved,
+    resolve_in_root,
+)
+
 _MEDIA_CONTENT = {t: BINARY for t in ("video/*", "audio/*", "image/*", "application/octet-stream")}
 
 
@@ -62,8 +73,10 @@ def http_error(exc: OSError) -> HTTPException:
 class MediaFiles:
     """A FastAPI dependency serving the files under ``root`` to a route with a ``{path:path}`` parameter.
 
-    Each request's file is opened, planned and closed by one call; ``aclose()``
-    closes whatever is still open when the server stops (streams it cancelled).
+    With an ``OpenFileCache`` (whose ``run()`` the app must keep running), a file
+    served recently is planned and, for a small body, read without leaving the
+    event loop; otherwise one worker-thread hop opens it. ``aclose()`` closes
+    whatever is still open when the server stops (streams it cancelled).
     """
 
     def __init__(
@@ -73,12 +86,14 @@ class MediaFiles:
         chunk_size: int = CHUNK_SIZE,
         stall_timeout_s: float | None = STALL_TIMEOUT_S,
         rate: float | None = None,
+        cache: OpenFileCache | None = None,
     ) -> None:
         self.root = os.path.realpath(root)
         self.chunk_size = chunk_size
         self.stall_timeout_s = stall_timeout_s
         self.rate = rate
-        self._open: set[FileSource] = set()
+        self.cache = cache
+        self._open: set[FileSource] = set()  # sources this object must close, as opposed to the cache
 
     async def __call__(
         self,
@@ -92,51 +107,85 @@ class MediaFiles:
         if names is None:
             raise HTTPException(404, "Not Found")
         pace = effective_rate(rate, self.rate)
-
-        def decide(rep: Representation) -> ResponsePlan:
-            return plan_for(request, rep, download=download)
-
-        try:  # one worker-thread hop: open, fstat, plan, and for a small body read it and close
-            plan, source = await asyncify(self._open_and_plan, limiter=io_limiter())(names, decide, request.method)
-        except OSError as exc:
-            raise http_error(exc) from exc
-        except SourceTruncatedError as exc:  # shrank between fstat and read: the plan no longer holds
-            headers = {"retry-after": "1"}
-            raise HTTPException(503, "The file changed while it was being read; try again.", headers) from exc
-        try:
+        async with self.planned(names, lambda rep: plan_for(request, rep, download=download), request.method) as (
+            plan,
+            source,
+        ):
             apply_plan(plan, response)
             set_stream_options(request, stall_timeout_s=self.stall_timeout_s, rate=pace)
             yield MediaFile(source, plan.body, self.chunk_size)
-        finally:
-            if source.blocking:
-                with anyio.CancelScope(shield=True):
-                    await asyncify(source.close, limiter=io_limiter())()
-                self._open.discard(source)  # only once closed: a cancelled close is left to aclose()
 
-    def _open_and_plan(
+    @asynccontextmanager
+    async def planned(
         self, names: tuple[str, ...], decide: Callable[[Representation], ResponsePlan], method: str
-    ) -> tuple[ResponsePlan, ByteSource]:
-        """Blocking. The plan, and the file left open only if its body is more than one chunk."""
-        source, st = open_file_source(self.root, names)
+    ) -> AsyncIterator[tuple[ResponsePlan, ByteSource]]:
+        """The plan for ``root/names`` and the source of its body: held open until the block ends.
+
+        A body of one chunk or less (a small file, a seek) is read here, so the source
+        is then memory; HEAD, 304, 412 and 416 read nothing.
+        """
+        lease = await self._lease(names)
         try:
-            plan = decide(Representation.from_stat(st, names[-1]))
-            body = plan.body if method == "GET" and plan.status < 300 else ()
-            if not body:  # HEAD, 304, 412, 416, an empty file: nothing to read
-                return plan, MemorySource(b"")
-            if len(body) == 1 and isinstance(body[0], ByteRange) and len(body[0]) <= self.chunk_size:
-                only = body[0]
-                return plan, MemorySource(source.read_at(only.start, len(only)), only.start)
-            self._open.add(source)
-            return plan, source
+            plan = decide(Representation.from_stat(lease.stat, names[-1]))
+            try:
+                source = await self._body_source(plan, lease.source, method)
+            except SourceTruncatedError as exc:  # shrank between fstat and read: the plan no longer holds
+                headers = {"retry-after": "1"}
+                raise HTTPException(503, "The file changed while it was being read; try again.", headers) from exc
+            yield plan, source
         finally:
-            if source not in self._open:
-                source.close()
+            to_close = lease.release()
+            if to_close is not None:
+                with anyio.CancelScope(shield=True):
+                    await asyncify(to_close.close, limiter=io_limiter())()
+                self._open.discard(to_close)  # only once closed: a cancelled close is left to aclose()
+
+    async def _body_source(self, plan: ResponsePlan, file: FileSource, method: str) -> ByteSource:
+        """Nothing for a bodiless answer; the bytes themselves for one chunk or less; else the file."""
+        body = plan.body if method == "GET" and plan.status < 300 else ()
+        if not body:
+            return MemorySource(b"")
+        if len(body) == 1 and isinstance(body[0], ByteRange) and len(body[0]) <= self.chunk_size:
+            only = body[0]
+            data = file.read_cached(only.start, len(only))
+            if data is None:
+                data = await asyncify(file.read_at, limiter=io_limiter())(only.start, len(only))
+            return MemorySource(data, only.start)
+        return file
+
+    async def _lease(self, names: tuple[str, ...]) -> Lease:
+        """The open file for ``names``: from the cache, or opened in one worker-thread hop."""
+        if self.cache is not None and (lease := self.cache.lease(names)) is not None:
+            return lease
+        try:
+            source, st, resolved, wd = await asyncify(self._open_file, limiter=io_limiter())(names)
+        except OSError as exc:
+            raise http_error(exc) from exc
+        if self.cache is not None and wd is not None:
+            return self.cache.add(names, source, st, resolved, wd)
+        self._open.add(source)
+        return Lease(source, st, None, lambda lease: lease.source)
+
+    def _open_file(self, names: tuple[str, ...]) -> tuple[FileSource, os.stat_result, str, int | None]:
+        """Blocking. Watch the file's folder (to cache it), then open it: a change in between is seen."""
+        resolved = resolve_in_root(self.root, names)
+        wd = None
+        if self.cache is not None:
+            try:
+                wd = self.cache.watch_folder(resolved)
+            except OSError as exc:
+                if not is_missing_watch(exc):
+                    raise
+        source, st = open_resolved(resolved, names)
+        return source, st, resolved, wd
 
     async def aclose(self) -> None:
         """Close every file still open; for server shutdown, after in-flight streams were cancelled."""
         sources, self._open = list(self._open), set()
         for source in sources:
             await asyncify(source.close, limiter=io_limiter())()
+        if self.cache is not None:
+            await self.cache.aclose()
 
 
 def media_file(
@@ -145,9 +194,10 @@ def media_file(
     chunk_size: int = CHUNK_SIZE,
     stall_timeout_s: float | None = STALL_TIMEOUT_S,
     rate: float | None = None,
+    cache: OpenFileCache | None = None,
 ) -> MediaFiles:
     """The dependency for your own routes: ``Depends(media_file("videos"))``."""
-    return MediaFiles(root, chunk_size=chunk_size, stall_timeout_s=stall_timeout_s, rate=rate)
+    return MediaFiles(root, chunk_size=chunk_size, stall_timeout_s=stall_timeout_s, rate=rate, cache=cache)
 
 
 def media_router(planned: MediaFiles, *, io: str = "async") -> APIRouter:

@@ -69,7 +69,7 @@ def test_a_disconnect_storm_leaves_nothing_behind(io: str, spawn_server, media_r
     after = settled(proc.port, baseline)
 
     assert storm.aborts == STORM_ABORTS and storm.errors == 0, storm
-    assert after["streams"] == 0 and after["io_threads_busy"] == 0, after
+    assert after["streams"] == 0 and after["io_threads_busy"] == 0 and after["cached_files"] == 0, after
     assert after["tasks"] <= baseline["tasks"], (baseline, after)
     assert after["open_fds"] <= baseline["open_fds"], (baseline, after)
     assert not media_fds(proc.open_fds(), media_root)
@@ -212,7 +212,7 @@ def test_a_file_that_vanishes_between_lookup_and_open_gets_404(
         os.unlink(resolved)  # removed after the lookup, before the open
         return resolved
 
-    monkeypatch.setattr("streamer.sources.resolve_in_root", resolve_then_vanish)
+    monkeypatch.setattr("streamer.routes.media.resolve_in_root", resolve_then_vanish)
     with running.client() as client:
         answer = client.get("/media/fleeting.bin")
     assert answer.status_code == 404
@@ -267,7 +267,7 @@ def test_sigterm_stops_accepting_lets_short_streams_finish_and_cuts_the_rest(spa
 def test_debug_runtime_reports_what_the_worker_holds(server: ServerThread) -> None:
     with server.client() as client:
         now = client.get("/debug/runtime").json()
-    assert set(now) == {"tasks", "threads", "io_threads_busy", "streams", "open_fds", "rss_bytes"}
+    assert set(now) == {"tasks", "threads", "io_threads_busy", "streams", "cached_files", "open_fds", "rss_bytes"}
     assert now["streams"] == 0 and now["io_threads_busy"] == 0
     assert now["tasks"] >= 1 and now["threads"] >= 1 and now["open_fds"] > 3
     assert 10 * 1024 * 1024 < now["rss_bytes"] < 1 << 32

@@ -1,7 +1,7 @@
 """Every open file has one owner that closes it, on every path, promptly.
 
 Descriptor counts are read from /proc, for a server in its own process and
-for in-process servers; reads are counted by wrapping FileSource.read_at.
+for in-process servers; reads are counted by wrapping FileSource's two read methods (``file_reads``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -81,19 +81,6 @@ def test_aborted_downloads_release_every_descriptor_within_a_second(io: str, spa
     assert httpx.get(proc.base_url + "/media/small.bin").content == (media_root / "small.bin").read_bytes()
 
 
-@pytest.fixture
-def counted_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
-    reads: list[tuple[int, int]] = []
-    original = FileSource.read_at
-
-    def read_at(self: FileSource, offset: int, length: int) -> bytes:
-        reads.append((offset, length))
-        return original(self, offset, length)
-
-    monkeypatch.setattr(FileSource, "read_at", read_at)
-    yield reads
-
-
 @pytest.mark.parametrize(
     ("method", "headers", "status"),
     [
@@ -106,20 +93,20 @@ def counted_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, i
     ],
 )
 def test_answers_without_a_body_never_read_the_file(
-    server: ServerThread, counted_reads: list[tuple[int, int]], media_root: Path, method: str, headers: dict[str, str], status: int
+    server: ServerThread, file_reads: list[tuple[int, int]], media_root: Path, method: str, headers: dict[str, str], status: int
 ) -> None:
     path = "/media/missing.bin" if status == 404 else "/media/big.bin"
     with server.client() as client:
         response = client.request(method, path, headers=headers)
         assert response.status_code == status
-        assert counted_reads == []
+        assert file_reads == []
         assert client.get("/media/small.bin").status_code == 200
-    assert counted_reads, "the read counter saw no read even for a GET: the patch is not in effect"
+    assert file_reads, "the read counter saw no read even for a GET: the patch is not in effect"
     assert wait_until(lambda: media_fds(own_fds(), media_root) == [], timeout=1.0)
 
 
 def test_stalled_client_costs_bounded_reads_and_is_cut_at_the_stall_timeout(
-    server_factory, counted_reads: list[tuple[int, int]], tmp_path: Path
+    server_factory, file_reads: list[tuple[int, int]], tmp_path: Path
 ) -> None:
     huge = tmp_path / "huge.bin"
     with huge.open("wb") as f:
@@ -128,12 +115,12 @@ def test_stalled_client_costs_bounded_reads_and_is_cut_at_the_stall_timeout(
     sock = start_download(running.port, "/media/huge.bin", rcvbuf=64 * 1024)
     try:
         time.sleep(0.5)  # let the server fill every buffer it can
-        read_while_stalled = sum(length for _, length in counted_reads)
+        read_while_stalled = sum(length for _, length in file_reads)
         assert 0 < read_while_stalled <= 16 * 1024 * 1024, read_while_stalled
         assert wait_until(lambda: media_fds(own_fds(), tmp_path) == [], timeout=3.0), "stalled stream kept its file"
-        reads_after_cut = len(counted_reads)
+        reads_after_cut = len(file_reads)
         time.sleep(0.2)
-        assert len(counted_reads) == reads_after_cut
+        assert len(file_reads) == reads_after_cut
     finally:
         sock.close()
     with running.client() as client:
@@ -196,20 +183,20 @@ def test_concurrent_complete_downloads_close_their_files(server: ServerThread, m
     ],
 )
 def test_file_is_read_in_exact_chunks(
-    server: ServerThread, counted_reads: list[tuple[int, int]], range_header: str | None, expected_reads: list[tuple[int, int]]
+    server: ServerThread, file_reads: list[tuple[int, int]], range_header: str | None, expected_reads: list[tuple[int, int]]
 ) -> None:
     headers = {"range": range_header} if range_header else {}
     with server.client() as client:
         response = client.get("/media/big.bin", headers=headers)
     assert response.status_code == (206 if range_header else 200)
-    assert counted_reads[: len(expected_reads)] == expected_reads
+    assert file_reads[: len(expected_reads)] == expected_reads
     if range_header is None:
-        assert len(counted_reads) == -(-BIG_SIZE // 65536)
-        assert all(length == 65536 for _, length in counted_reads[:-1])
+        assert len(file_reads) == -(-BIG_SIZE // 65536)
+        assert all(length == 65536 for _, length in file_reads[:-1])
 
 
 def test_a_file_that_shrinks_before_its_read_gets_503_never_wrong_bytes(
-    server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cold_cache: None
 ) -> None:
     from streamer.sources import SourceTruncatedError
 

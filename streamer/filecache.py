@@ -1,0 +1,290 @@
+"""An open-file cache, like nginx's ``open_file_cache``, invalidated when a file changes.
+
+A request for a file the cache holds needs no path resolution, ``open`` or
+``fstat``, and so no worker-thread hop: it leases the open ``FileSource`` and
+the ``fstat`` taken when it was opened. Readers share the descriptor (reads are
+positional). An entry is dropped, and its file closed once its last lease is
+released, when:
+
+- the file changes: inotify watches the folder of every cached file, and the
+  events are read before every lookup, so a change that completed before a
+  request arrived is always seen (a write, a truncate, a chmod, a delete, a
+  rename over it);
+- it is older than ``valid`` seconds, for what inotify cannot see: a rename of
+  a parent folder, a symlink retargeted along the path, a network file system;
+- nobody used it for ``inactive`` seconds, or ``max_entries`` is exceeded (the
+  least recently used goes first).
+
+Everything here runs on the event-loop thread except opening and closing, which
+``open_source`` and ``close_source`` do in worker threads. Linux only: without
+inotify, ``OpenFileCache.create`` returns ``None`` and every request opens its file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import struct
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anyio
+
+from streamer.sources import FileSource, io_limiter
+
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
+IN_DELETE_SELF, IN_MOVE_SELF, IN_Q_OVERFLOW, IN_IGNORED = 0x400, 0x800, 0x4000, 0x8000
+IN_ONLYDIR, IN_NONBLOCK, IN_CLOEXEC = 0x01000000, os.O_NONBLOCK, os.O_CLOEXEC
+WATCH_MASK = (
+    IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+    | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR
+)
+_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then len bytes of name
+
+MAX_ENTRIES = 1000
+INACTIVE_S = 10.0
+VALID_S = 5.0
+
+Key = tuple[str, ...]
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.inotify_init1, libc.inotify_add_watch  # noqa: B018 - present?
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+class Inotify:
+    """The few inotify calls the cache needs, through libc. Reading never blocks."""
+
+    def __init__(self, libc: ctypes.CDLL) -> None:
+        self._libc = libc
+        self.fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if self.fd < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+
+    def add_watch(self, folder: str) -> int:
+        """Blocking (it resolves a path): call it from a worker thread."""
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(folder), WATCH_MASK)
+        if wd < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), folder)
+        return wd
+
+    def read_events(self) -> list[tuple[int, int, str]]:
+        """Every queued ``(wd, mask, name)``; an empty list when there is none."""
+        events: list[tuple[int, int, str]] = []
+        while True:
+            try:
+                data = os.read(self.fd, 64 * 1024)
+            except BlockingIOError:
+                return events
+            offset = 0
+            while offset < len(data):
+                wd, mask, _, size = _EVENT.unpack_from(data, offset)
+                name = data[offset + _EVENT.size : offset + _EVENT.size + size].rstrip(b"\0")
+                events.append((wd, mask, os.fsdecode(name)))
+                offset += _EVENT.size + size
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@dataclass(eq=False)
+class CachedFile:
+    """One open file: its source, the ``fstat`` taken at open, and who holds it."""
+
+    source: FileSource
+    stat: os.stat_result
+    folder: str
+    name: str
+    opened_at: float
+    used_at: float
+    users: int = 0
+    dropped: bool = False
+
+
+@dataclass(eq=False)
+class Lease:
+    """A request's hold on an open file; ``release()`` exactly once, when the response is done."""
+
+    source: FileSource
+    stat: os.stat_result
+    _entry: CachedFile | None = None
+    _release: Callable[[Lease], None] | None = field(default=None, repr=False)
+
+    def release(self) -> FileSource | None:
+        """The source the caller must now close (in a thread), or ``None`` while the cache keeps it."""
+        if self._release is None:
+            return None
+        release, self._release = self._release, None
+        return release(self)
+
+
+class OpenFileCache:
+    """Open files by the request path that named them; see the module docstring."""
+
+    def __init__(
+        self, inotify: Inotify, *, max_entries: int = MAX_ENTRIES, inactive_s: float = INACTIVE_S, valid_s: float = VALID_S
+    ) -> None:
+        if max_entries < 1 or inactive_s <= 0 or valid_s <= 0:
+            raise ValueError(f"max_entries, inactive_s and valid_s must be positive, not {max_entries}, {inactive_s}, {valid_s}")
+        self.max_entries = max_entries
+        self.inactive_s = inactive_s
+        self.valid_s = valid_s
+        self._inotify = inotify
+        self._entries: OrderedDict[Key, CachedFile] = OrderedDict()  # least recently used first
+        self._watches: dict[str, int] = {}  # folder -> watch descriptor
+        self._folders: dict[int, str] = {}  # watch descriptor -> folder
+        self._to_close: list[FileSource] = []  # dropped with no users: for the next sweep, in a thread
+
+    @classmethod
+    def create(cls, **limits: float) -> OpenFileCache | None:
+        """A cache, or ``None`` where inotify is missing (the cache could not see changes)."""
+        libc = _libc()
+        if libc is None:
+            return None
+        try:
+            return cls(Inotify(libc), **limits)  # type: ignore[arg-type]
+        except OSError:
+            return None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lease(self, key: Key) -> Lease | None:
+        """The open file for ``key`` if the cache holds a valid one; never blocks."""
+        self._apply_changes()
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        now = anyio.current_time()
+        if now - entry.opened_at > self.valid_s:
+            self._drop(key)
+            return None
+        entry.users += 1
+        entry.used_at = now
+        self._entries.move_to_end(key)
+        return Lease(entry.source, entry.stat, entry, self._released)
+
+    def add(self, key: Key, source: FileSource, st: os.stat_result, resolved: str, wd: int) -> Lease:
+        """Lease a file just opened in a thread after ``watch_folder`` gave ``wd``; keep it for later requests."""
+        folder, name = os.path.split(resolved)
+        self._watches[folder] = wd
+        self._folders[wd] = folder
+        if key in self._entries:  # opened twice at once: this one is the request's alone
+            return Lease(source, st, None, lambda lease: lease.source)
+        now = anyio.current_time()
+        entry = CachedFile(source, st, folder, name, opened_at=now, used_at=now, users=1)
+        self._entries[key] = entry
+        # A change between the watch and the open is queued by now: if there was one, the entry
+        # is dropped at once, and this request alone reads the file it opened.
+        self._apply_changes()
+        while len(self._entries) > self.max_entries and self._evict_one():
+            pass
+        return Lease(source, st, entry, self._released)
+
+    def watch_folder(self, resolved: str) -> int:
+        """Blocking: watch the folder of a file, before opening it. Call from the opening thread.
+
+        Watching a folder again returns the same descriptor, so this needs no lock.
+        """
+        return self._inotify.add_watch(os.path.dirname(resolved))
+
+    def _released(self, lease: Lease) -> FileSource | None:
+        entry = lease._entry
+        assert entry is not None
+        entry.users -= 1
+        entry.used_at = anyio.current_time()
+        return entry.source if entry.dropped and entry.users == 0 else None
+
+    def _apply_changes(self) -> None:
+        events = self._inotify.read_events()
+        if not events:
+            return
+        for wd, mask, name in events:
+            if mask & IN_Q_OVERFLOW:  # events were lost: trust nothing
+                for key in list(self._entries):
+                    self._drop(key)
+                continue
+            folder = self._folders.get(wd)
+            if folder is None:
+                continue
+            whole_folder = bool(mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
+            for key, entry in list(self._entries.items()):
+                if entry.folder == folder and (whole_folder or entry.name == name):
+                    self._drop(key)
+            if mask & IN_IGNORED:  # the kernel removed the watch (the folder is gone)
+                self._forget_watch(folder)
+
+    def _drop(self, key: Key) -> None:
+        entry = self._entries.pop(key)
+        entry.dropped = True
+        if entry.users == 0:
+            self._to_close.append(entry.source)
+
+    def _evict_one(self) -> bool:
+        for key, entry in self._entries.items():  # least recently used first
+            if entry.users == 0:
+                self._drop(key)
+                return True
+        return False  # every entry is in use: allow more for now
+
+    def _forget_watch(self, folder: str) -> None:
+        wd = self._watches.pop(folder, None)
+        if wd is not None:
+            self._folders.pop(wd, None)
+
+    def _take_expired(self) -> list[FileSource]:
+        """Drop idle and outdated entries; the sources to close.
+
+        Watches stay until the server stops (or their folder goes): one per folder ever
+        served, and removing one could race a thread that is adding it back.
+        """
+        self._apply_changes()
+        now = anyio.current_time()
+        for key, entry in list(self._entries.items()):
+            if entry.users == 0 and (now - entry.used_at > self.inactive_s or now - entry.opened_at > self.valid_s):
+                self._drop(key)
+        to_close, self._to_close = self._to_close, []
+        return to_close
+
+    async def sweep(self) -> None:
+        """Close what was dropped, idle or outdated (in a worker thread)."""
+        to_close = self._take_expired()
+        if to_close:
+            await anyio.to_thread.run_sync(_close_all, to_close, limiter=io_limiter())
+
+    async def run(self) -> None:
+        """Sweep until cancelled, often enough that an idle file closes about ``inactive_s`` after its last use."""
+        interval = min(self.inactive_s, self.valid_s) / 4
+        while True:
+            await anyio.sleep(interval)
+            await self.sweep()
+
+    async def aclose(self) -> None:
+        """Close every file not in use, and stop watching; for server shutdown."""
+        for key in list(self._entries):
+            self._drop(key)
+        to_close, self._to_close = self._to_close, []
+        await anyio.to_thread.run_sync(_close_all, to_close, limiter=io_limiter())
+        self._watches.clear()
+        self._folders.clear()
+        self._inotify.close()
+
+
+def _close_all(sources: list[FileSource]) -> None:
+    for source in sources:
+        source.close()
+
+
+def is_missing_watch(exc: OSError) -> bool:
+    """A folder that could not be watched (gone, or too many watches): serve it uncached."""
+    return exc.errno in (errno.ENOENT, errno.ENOSPC, errno.ENOTDIR, errno.EACCES)
