@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -166,3 +167,15 @@ def test_debug_lag_reports_the_running_monitor(client: httpx.Client) -> None:
         time.sleep(0.05)
     assert set(body) == {"samples", "p50_ms", "p99_ms", "max_ms"}
     assert body["samples"] > 0 and 0 <= body["p50_ms"] <= body["p99_ms"] <= body["max_ms"]
+
+
+def test_a_small_file_served_again_from_the_open_file_cache_makes_no_thread_hop(
+    server_factory, fs_calls: list[tuple[str, int, Any]], media_root: Path
+) -> None:
+    server = server_factory(open_file_idle=30.0)  # no expiry between the two requests, however slow the machine
+    with server.client() as client:
+        assert client.get("/media/small.bin").status_code == 200  # opened in a thread, now cached
+        fs_calls.clear()
+        again = client.get("/media/small.bin", headers={"range": "bytes=10-19"})
+    assert (again.status_code, again.content) == (206, (media_root / "small.bin").read_bytes()[10:20])
+    assert fs_calls == [("preadv", server.thread.ident, os.RWF_NOWAIT)], fs_calls
