@@ -2,12 +2,13 @@
 
 from streamer.app import create_app
 from streamer.chunks import CHUNK_SIZE, aiter_chunks, chunk_spans, iter_chunks
+from streamer.filecache import OpenFileCache
 from streamer.lag import LagMonitor, monitor_lag
 from streamer.plan import ResponsePlan, plan_response
 from streamer.ranges import ByteRange, Unsatisfiable, parse_range
 from streamer.representation import Representation, media_type_for
 from streamer.responses import AudioResponse, ImageResponse, MediaResponse, OctetStreamResponse, VideoResponse
-from streamer.routes.media import MEDIA_RESPONSES, MediaFile, MediaFiles, media_file, media_router
+from streamer.routes.media import MEDIA_RESPONSES, MediaEndpoint, MediaFile, MediaFiles, media_file, media_router
 from streamer.settings import Settings, SettingsError
 from streamer.sources import FileSource, open_file_source
 
@@ -19,10 +20,12 @@ __all__ = [
     "FileSource",
     "ImageResponse",
     "LagMonitor",
+    "MediaEndpoint",
     "MediaFile",
     "MediaFiles",
     "MediaResponse",
     "OctetStreamResponse",
+    "OpenFileCache",
     "Representation",
     "ResponsePlan",
     "Settings",

@@ -120,6 +120,11 @@ class Lease:
     _entry: CachedFile | None = None
     _release: Callable[[Lease], None] | None = field(default=None, repr=False)
 
+    @property
+    def cached(self) -> bool:
+        """Whether the cache owns the file (else the holder closes what ``release`` returns)."""
+        return self._entry is not None
+
     def release(self) -> FileSource | None:
         """The source the caller must now close (in a thread), or ``None`` while the cache keeps it."""
         if self._release is None:
@@ -144,6 +149,7 @@ class OpenFileCache:
         self._watches: dict[str, int] = {}  # folder -> watch descriptor
         self._folders: dict[int, str] = {}  # watch descriptor -> folder
         self._to_close: list[FileSource] = []  # dropped with no users: for the next sweep, in a thread
+        self._draining: set[FileSource] = set()  # dropped while in use: the last release closes it
 
     @classmethod
     def create(cls, **limits: float) -> OpenFileCache | None:
@@ -203,7 +209,10 @@ class OpenFileCache:
         assert entry is not None
         entry.users -= 1
         entry.used_at = anyio.current_time()
-        return entry.source if entry.dropped and entry.users == 0 else None
+        if entry.dropped and entry.users == 0:
+            self._draining.discard(entry.source)
+            return entry.source
+        return None
 
     def _apply_changes(self) -> None:
         events = self._inotify.read_events()
@@ -229,6 +238,8 @@ class OpenFileCache:
         entry.dropped = True
         if entry.users == 0:
             self._to_close.append(entry.source)
+        else:
+            self._draining.add(entry.source)
 
     def _evict_one(self) -> bool:
         for key, entry in self._entries.items():  # least recently used first
@@ -259,8 +270,9 @@ class OpenFileCache:
     async def sweep(self) -> None:
         """Close what was dropped, idle or outdated (in a worker thread)."""
         to_close = self._take_expired()
-        if to_close:
-            await anyio.to_thread.run_sync(_close_all, to_close, limiter=io_limiter())
+        if to_close:  # shielded from the start: a cancel before the thread starts would lose them
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_close_all, to_close, limiter=io_limiter())
 
     async def run(self) -> None:
         """Sweep until cancelled, often enough that an idle file closes about ``inactive_s`` after its last use."""
@@ -270,11 +282,16 @@ class OpenFileCache:
             await self.sweep()
 
     async def aclose(self) -> None:
-        """Close every file not in use, and stop watching; for server shutdown."""
-        for key in list(self._entries):
-            self._drop(key)
-        to_close, self._to_close = self._to_close, []
-        await anyio.to_thread.run_sync(_close_all, to_close, limiter=io_limiter())
+        """Close every file, in use or not, and stop watching: for server shutdown.
+
+        Streams still running were cancelled by then; a read they still attempt fails
+        (``SourceClosedError``), and a close by their late release does nothing.
+        """
+        sources = [entry.source for entry in self._entries.values()] + self._to_close + list(self._draining)
+        self._entries.clear()
+        self._to_close = []
+        self._draining.clear()
+        await anyio.to_thread.run_sync(_close_all, sources, limiter=io_limiter())
         self._watches.clear()
         self._folders.clear()
         self._inotify.close()

@@ -6,15 +6,23 @@ for HEAD, and waits forever on a client that stops reading. ``MediaResponse``
 drives the iterator itself: ``next`` and ``close`` in turn on the file-I/O
 threads, HEAD answered without starting it, every send bounded by a stall
 timeout, and the iterator closed on every path (end, error, disconnect,
-cancellation). The subclasses give a route's OpenAPI schema a real media type
+cancellation). A body already in memory (``bytes``) is sent at once: no thread,
+and unless it is paced no disconnect listener, since nothing would be stopped. The subclasses give a route's OpenAPI schema a real media type
 (``response_class=VideoResponse``); a route serving every kind uses ``MediaResponse``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -81,6 +89,15 @@ class StreamStalledError(TimeoutError):
     """The client did not accept a chunk within the stall timeout."""
 
 
+@contextmanager
+def _stall_guard(stall: float | None) -> Iterator[None]:
+    try:
+        with anyio.fail_after(stall):
+            yield
+    except TimeoutError as exc:
+        raise StreamStalledError(f"client accepted nothing for {stall} s") from exc
+
+
 @asynccontextmanager
 async def _collapsing_task_group() -> AsyncIterator[TaskGroup]:
     """A task group that raises a lone child exception as itself, not in a group."""
@@ -121,7 +138,7 @@ class MediaResponse(StreamingResponse):
 
     def __init__(
         self,
-        content: Iterable[bytes] | AsyncIterable[bytes],
+        content: bytes | Iterable[bytes] | AsyncIterable[bytes],
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
@@ -129,7 +146,10 @@ class MediaResponse(StreamingResponse):
     ) -> None:
         self._sync: Iterator[bytes] | None = None
         self._async: AsyncIterator[bytes] | None = None
-        if isinstance(content, AsyncIterable):
+        self._in_memory = isinstance(content, bytes)  # one chunk, taken without a thread
+        if isinstance(content, bytes):
+            self._sync = iter((content,))
+        elif isinstance(content, AsyncIterable):
             self._async = aiter(_unwrap_fastapi_stream(content))
         else:
             self._sync = iter(content)
@@ -153,11 +173,8 @@ class MediaResponse(StreamingResponse):
 
         async def send_in_time(message: Message) -> None:
             """Every send, headers and the final empty body included, must be accepted in time."""
-            try:
-                with anyio.fail_after(stall):
-                    await send(message)
-            except TimeoutError as exc:
-                raise StreamStalledError(f"client accepted nothing for {stall} s") from exc
+            with _stall_guard(stall):
+                await send(message)
 
         slots: StreamSlots | None = scope.get(SLOTS_KEY) if scope["method"] != "HEAD" else None
         refused = slots is not None and not slots.try_acquire()
@@ -175,7 +192,12 @@ class MediaResponse(StreamingResponse):
             else:
                 if observer is not None:
                     observer.started()
-                outcome = await self._stream_until_disconnect(receive, send_in_time)
+                if self._in_memory and self._bucket is None:  # nothing to read, nothing to wait for
+                    with _stall_guard(stall):  # one timer: only the body's send can wait
+                        await self._stream(send)
+                    outcome = "complete"
+                else:
+                    outcome = await self._stream_until_disconnect(receive, send_in_time)
         except (StreamStalledError, SourceTruncatedError) as exc:
             # Returning without completing the response makes the server close the connection:
             # the client sees a short body, never a complete-looking wrong one.
@@ -234,7 +256,9 @@ class MediaResponse(StreamingResponse):
 
     async def _next_chunk(self) -> Any:
         self._started = True
-        if self._sync is not None:
+        if self._in_memory:
+            chunk = next(self._sync, _DONE)  # type: ignore[arg-type]
+        elif self._sync is not None:
             chunk = await anyio.to_thread.run_sync(next, self._sync, _DONE, limiter=io_limiter())
         elif self._async is not None:
             # A generator that never awaits, and sends to a vanished client, which return at
@@ -245,6 +269,8 @@ class MediaResponse(StreamingResponse):
         return chunk
 
     async def _close_iterator(self) -> None:
+        if self._in_memory:
+            return
         if self._sync is not None:
             close = getattr(self._sync, "close", None)
             if close is None or self._exhausted:

@@ -251,6 +251,42 @@ def test_two_requests_opening_one_file_at_once_keep_one_and_close_the_other(tmp_
     run(main)
 
 
+def test_a_sweep_cancelled_as_it_starts_still_closes_what_it_took(tmp_path: Path) -> None:
+    """The lifespan cancels the sweeper at shutdown: what it had taken to close must not be lost."""
+    (tmp_path / "a.bin").write_bytes(b"abc")
+
+    async def main() -> None:
+        h = Harness(tmp_path)
+        h.lease("a.bin").release()
+        (tmp_path / "a.bin").unlink()
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await h.cache.sweep()
+        assert h.opened[0].closed
+        await h.cache.aclose()
+
+    run(main)
+
+
+def test_aclose_at_shutdown_closes_files_still_in_use_too(tmp_path: Path) -> None:
+    """The server cancelled its streams: their files close now, not when (or if) they release."""
+    for name in "ab":
+        (tmp_path / f"{name}.bin").write_bytes(name.encode())
+
+    async def main() -> None:
+        h = Harness(tmp_path)
+        streaming = h.lease("a.bin")
+        draining = h.lease("b.bin")
+        (tmp_path / "b.bin").unlink()  # dropped while in use
+        assert not h.hit("b.bin")
+        await h.cache.aclose()
+        assert streaming.source.closed and draining.source.closed
+        late = streaming.release()
+        assert late is None or late.closed
+
+    run(main)
+
+
 def test_aclose_closes_every_idle_file_and_the_inotify_descriptor(tmp_path: Path) -> None:
     for name in "ab":
         (tmp_path / f"{name}.bin").write_bytes(name.encode())

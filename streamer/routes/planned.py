@@ -79,7 +79,7 @@ def plan_for(request: Request, rep: Representation, *, download: bool = False) -
     plan = plan_response(request.method, fields, rep, attachment=download, boundary=boundary, now=int(time.time()))
     access_log.info(
         "%s %s %d range=%s content-range=%s",
-        request.method, request.url.path, plan.status, fields.get("range", "-"), plan.header("content-range") or "-",
+        request.method, request.scope["path"], plan.status, fields.get("range", "-"), plan.header("content-range") or "-",
     )
     return plan
 
