@@ -78,15 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The streamer application; with no settings, they come from ``STREAMER_*`` variables."""
     settings = settings if settings is not None else Settings.from_env()
     lag = LagMonitor(on_sample=LOOP_LAG.observe)
-    cache = None
-    if settings.open_files:
-        cache = OpenFileCache.create(max_entries=settings.open_files, inactive_s=settings.open_file_idle)
     files = MediaFiles(
         settings.media_dir,
         chunk_size=settings.chunk_size,
         stall_timeout_s=settings.stall_timeout,
         rate=settings.rate_limit or None,
-        cache=cache,
     )
     slots = StreamSlots(settings.max_streams)
     limits = LoadLimits(
@@ -98,8 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with anyio.create_task_group() as tg:
             tg.start_soon(lag.run)
             tg.start_soon(sample_open_fds)
-            if cache is not None:
-                tg.start_soon(cache.run)
+            if settings.open_files:  # made here, not in create_app: an app never started holds no inotify
+                files.cache = OpenFileCache.create(max_entries=settings.open_files, inactive_s=settings.open_file_idle)
+            if files.cache is not None:
+                tg.start_soon(files.cache.run)
             yield
             tg.cancel_scope.cancel()
         await files.aclose()  # streams cancelled at shutdown may not have closed theirs yet; and the cache
@@ -132,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "threads": threading.active_count(),
             "io_threads_busy": int(io_limiter().borrowed_tokens),
             "streams": slots.in_use,
-            "cached_files": len(cache) if cache is not None else 0,
+            "cached_files": len(files.cache) if files.cache is not None else 0,
             "open_fds": fds,
             "rss_bytes": rss,
         }

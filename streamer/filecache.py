@@ -10,8 +10,10 @@ released, when:
   events are read before every lookup, so a change that completed before a
   request arrived is always seen (a write, a truncate, a chmod, a delete, a
   rename over it);
-- it is older than ``valid`` seconds, for what inotify cannot see: a rename of
-  a parent folder, a symlink retargeted along the path, a network file system;
+- the path no longer names it, for what inotify cannot see (a rename of a parent
+  folder, a symlink retargeted along the path, a network file system): the
+  sweeper checks every entry at least every ``valid`` seconds, in a worker
+  thread, and an entry not confirmed for longer is not used;
 - nobody used it for ``inactive`` seconds, or ``max_entries`` is exceeded (the
   least recently used goes first).
 
@@ -48,7 +50,20 @@ MAX_ENTRIES = 1000
 INACTIVE_S = 10.0
 VALID_S = 5.0
 
-Key = tuple[str, ...]
+Key = tuple[str, ...]  # the root, then the request's path segments: os.path.join(*key) is the path
+
+
+def identity(st: os.stat_result) -> tuple[int, ...]:
+    """What changes when a path names another file, or the file is changed."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def still_names(path: str, resolved: str, st: os.stat_result) -> bool:
+    """Blocking: whether ``path`` still resolves to ``resolved``, the same unchanged file."""
+    try:
+        return os.path.realpath(path) == resolved and identity(os.stat(resolved)) == identity(st)
+    except OSError:
+        return False
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -105,7 +120,7 @@ class CachedFile:
     stat: os.stat_result
     folder: str
     name: str
-    opened_at: float
+    checked_at: float  # when the path was last known to name this file
     used_at: float
     users: int = 0
     dropped: bool = False
@@ -172,7 +187,7 @@ class OpenFileCache:
         if entry is None:
             return None
         now = anyio.current_time()
-        if now - entry.opened_at > self.valid_s:
+        if now - entry.checked_at > self.valid_s:  # the sweeper fell behind: do not trust it
             self._drop(key)
             return None
         entry.users += 1
@@ -188,7 +203,7 @@ class OpenFileCache:
         if key in self._entries:  # opened twice at once: this one is the request's alone
             return Lease(source, st, None, lambda lease: lease.source)
         now = anyio.current_time()
-        entry = CachedFile(source, st, folder, name, opened_at=now, used_at=now, users=1)
+        entry = CachedFile(source, st, folder, name, checked_at=now, used_at=now, users=1)
         self._entries[key] = entry
         # A change between the watch and the open is queued by now: if there was one, the entry
         # is dropped at once, and this request alone reads the file it opened.
@@ -262,13 +277,26 @@ class OpenFileCache:
         self._apply_changes()
         now = anyio.current_time()
         for key, entry in list(self._entries.items()):
-            if entry.users == 0 and (now - entry.used_at > self.inactive_s or now - entry.opened_at > self.valid_s):
+            if entry.users == 0 and now - entry.used_at > self.inactive_s:
                 self._drop(key)
         to_close, self._to_close = self._to_close, []
         return to_close
 
     async def sweep(self) -> None:
-        """Close what was dropped, idle or outdated (in a worker thread)."""
+        """Close what was dropped or idle, and check the entries due (each in one worker-thread hop)."""
+        due = [(key, entry) for key, entry in self._entries.items()
+               if anyio.current_time() - entry.checked_at > self.valid_s / 2]
+        if due:
+            started = anyio.current_time()
+            checks = [(os.path.join(*key), os.path.join(entry.folder, entry.name), entry.stat) for key, entry in due]
+            verdicts = await anyio.to_thread.run_sync(_check_all, checks, limiter=io_limiter())
+            for (key, entry), same in zip(due, verdicts):
+                if self._entries.get(key) is not entry:
+                    continue  # dropped or replaced meanwhile
+                if same:
+                    entry.checked_at = started
+                else:
+                    self._drop(key)
         to_close = self._take_expired()
         if to_close:  # shielded from the start: a cancel before the thread starts would lose them
             with anyio.CancelScope(shield=True):
@@ -295,6 +323,10 @@ class OpenFileCache:
         self._watches.clear()
         self._folders.clear()
         self._inotify.close()
+
+
+def _check_all(checks: list[tuple[str, str, os.stat_result]]) -> list[bool]:
+    return [still_names(path, resolved, st) for path, resolved, st in checks]
 
 
 def _close_all(sources: list[FileSource]) -> None:

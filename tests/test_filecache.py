@@ -30,18 +30,18 @@ class Harness:
         self.opened: list[FileSource] = []
 
     def lease(self, *names: str) -> Lease:
-        cached = self.cache.lease(names)
+        cached = self.cache.lease((self.root, *names))
         if cached is not None:
             return cached
         resolved = resolve_in_root(self.root, names)
         wd = self.cache.watch_folder(resolved)
         source, st = open_file_source(self.root, names)
         self.opened.append(source)
-        return self.cache.add(names, source, st, resolved, wd)
+        return self.cache.add((self.root, *names), source, st, resolved, wd)
 
     def hit(self, *names: str) -> bool:
         """Whether ``names`` is served from the cache now (the lease is released at once)."""
-        lease = self.cache.lease(names)
+        lease = self.cache.lease((self.root, *names))
         if lease is None:
             return False
         assert lease.release() is None
@@ -148,7 +148,7 @@ def test_a_change_between_watch_and_open_is_not_cached(tmp_path: Path) -> None:
         wd = h.cache.watch_folder(resolved)
         source, st = open_file_source(h.root, names)
         (tmp_path / "a.bin").write_bytes(b"changed")  # after the fstat, before the cache has it
-        lease = h.cache.add(names, source, st, resolved, wd)
+        lease = h.cache.add((h.root, *names), source, st, resolved, wd)
         assert not h.hit("a.bin")
         assert lease.release() is source
         source.close()
@@ -193,18 +193,54 @@ def test_a_file_in_use_is_never_closed_for_idleness(tmp_path: Path) -> None:
     run(main)
 
 
-def test_an_entry_older_than_valid_is_opened_afresh(tmp_path: Path) -> None:
-    """For changes inotify cannot see (a symlink retargeted along the path, a network file system)."""
+def test_an_entry_the_sweeper_has_not_confirmed_within_valid_is_opened_afresh(tmp_path: Path) -> None:
     (tmp_path / "a.bin").write_bytes(b"abc")
 
     async def main() -> None:
         h = Harness(tmp_path, valid_s=0.1, inactive_s=10)
         h.lease("a.bin").release()
         assert h.hit("a.bin")
-        await anyio.sleep(0.15)
+        await anyio.sleep(0.15)  # no sweep ran
         assert not h.hit("a.bin")
         await h.cache.sweep()
         assert h.opened[0].closed
+        await h.cache.aclose()
+
+    run(main)
+
+
+def test_the_sweeper_keeps_an_unchanged_entry_valid(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"abc")
+
+    async def main() -> None:
+        h = Harness(tmp_path, valid_s=0.2, inactive_s=10)
+        h.lease("a.bin").release()
+        for _ in range(4):
+            await anyio.sleep(0.12)
+            await h.cache.sweep()
+        assert h.hit("a.bin") and len(h.opened) == 1
+        await h.cache.aclose()
+
+    run(main)
+
+
+def test_the_sweeper_drops_an_entry_whose_path_now_names_another_file(tmp_path: Path) -> None:
+    """A symlink along the path retargeted: no inotify event reaches the cached file's folder."""
+    for folder, data in (("one", b"first"), ("two", b"second")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.bin").write_bytes(data)
+    (tmp_path / "current").symlink_to("one")
+
+    async def main() -> None:
+        h = Harness(tmp_path, valid_s=0.1, inactive_s=10)
+        h.lease("current", "a.bin").release()
+        (tmp_path / "next").symlink_to("two")
+        (tmp_path / "next").replace(tmp_path / "current")
+        assert h.hit("current", "a.bin")  # inotify saw nothing: the folder "one" did not change
+        await anyio.sleep(0.06)
+        await h.cache.sweep()
+        assert not h.hit("current", "a.bin")
+        assert h.lease("current", "a.bin").source.read_at(0, 6) == b"second"
         await h.cache.aclose()
 
     run(main)
@@ -240,8 +276,8 @@ def test_two_requests_opening_one_file_at_once_keep_one_and_close_the_other(tmp_
         for _ in range(2):  # both missed the cache, both opened in their own thread
             wd = h.cache.watch_folder(resolved)
             opened.append((*open_file_source(h.root, names), wd))
-        kept = h.cache.add(names, opened[0][0], opened[0][1], resolved, opened[0][2])
-        extra = h.cache.add(names, opened[1][0], opened[1][1], resolved, opened[1][2])
+        kept = h.cache.add((h.root, *names), opened[0][0], opened[0][1], resolved, opened[0][2])
+        extra = h.cache.add((h.root, *names), opened[1][0], opened[1][1], resolved, opened[1][2])
         assert extra.release() is opened[1][0]  # the request's alone: it closes it
         opened[1][0].close()
         assert kept.release() is None

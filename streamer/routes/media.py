@@ -100,6 +100,7 @@ class MediaFiles:
         self.rate = rate
         self.cache = cache
         self._open: set[FileSource] = set()  # opened and not cached: this object must close them
+        self._opening: dict[tuple[str, ...], anyio.Event] = {}  # cache keys being opened now
 
     async def __call__(
         self,
@@ -160,16 +161,33 @@ class MediaFiles:
         return file
 
     async def _lease(self, names: tuple[str, ...]) -> Lease:
-        """The open file for ``names``: from the cache, or opened in one worker-thread hop."""
-        if self.cache is not None and (lease := self.cache.lease(names)) is not None:
-            return lease
+        """The open file for ``names``: from the cache, or opened in one worker-thread hop.
+
+        Requests that miss the cache for a file another request is opening wait for
+        that one, rather than open it again each (a burst of 64 would take 64 hops).
+        """
+        key = (self.root, *names)
+        if self.cache is not None:
+            if (lease := self.cache.lease(key)) is not None:
+                return lease
+            if (opening := self._opening.get(key)) is not None:
+                await opening.wait()
+                if (lease := self.cache.lease(key)) is not None:
+                    return lease
+        done = anyio.Event()
+        if self.cache is not None:
+            self._opening.setdefault(key, done)  # unless another waiter got there first: then both open
         try:
             source, st, resolved, wd = await asyncify(self._open_file, limiter=io_limiter())(names)
         except OSError as exc:
             raise http_error(exc) from exc
+        finally:
+            if self._opening.get(key) is done:
+                del self._opening[key]
+            done.set()
         if self.cache is None or wd is None:
             return Lease(source, st, None, lambda lease: lease.source)
-        lease = self.cache.add(names, source, st, resolved, wd)
+        lease = self.cache.add(key, source, st, resolved, wd)
         if lease.cached:
             self._open.discard(source)  # the cache closes it now
         return lease
@@ -194,7 +212,8 @@ class MediaFiles:
         for source in sources:
             await asyncify(source.close, limiter=io_limiter())()
         if self.cache is not None:
-            await self.cache.aclose()
+            cache, self.cache = self.cache, None
+            await cache.aclose()
 
 
 class MediaEndpoint:

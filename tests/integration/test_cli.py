@@ -98,3 +98,19 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(script), "serve", "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "--chunk-size" in result.stdout and "STREAMER_CHUNK_SIZE" in result.stdout
+
+
+def test_the_server_app_freezes_what_start_up_made(monkeypatch: pytest.MonkeyPatch, media_root: Path) -> None:
+    """A full collection then skips the start-up objects (tail latency: see server_app)."""
+    import gc
+
+    from streamer.cli import server_app
+
+    monkeypatch.setenv("STREAMER_MEDIA_DIR", str(media_root))
+    gc.unfreeze()
+    try:
+        app = server_app()
+        assert app.state.settings.media_dir == media_root
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

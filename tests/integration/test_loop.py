@@ -179,3 +179,23 @@ def test_a_small_file_served_again_from_the_open_file_cache_makes_no_thread_hop(
         again = client.get("/media/small.bin", headers={"range": "bytes=10-19"})
     assert (again.status_code, again.content) == (206, (media_root / "small.bin").read_bytes()[10:20])
     assert fs_calls == [("preadv", server.thread.ident, os.RWF_NOWAIT)], fs_calls
+
+
+def test_a_burst_of_requests_for_a_file_not_yet_open_opens_it_once(
+    server_factory, fs_calls: list[tuple[str, int, Any]], media_root: Path
+) -> None:
+    server = server_factory(open_file_idle=30.0)
+    expected = (media_root / "small.bin").read_bytes()
+    results: list[bytes] = []
+
+    def fetch() -> None:
+        with server.client() as client:
+            results.append(client.get("/media/small.bin").content)
+
+    threads = [threading.Thread(target=fetch) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected] * 20
+    assert [name for name, _, _ in fs_calls].count("open") == 1, fs_calls
