@@ -26,7 +26,7 @@ LOG_LEVELS = ["critical", "error", "warning", "info", "debug", "trace"]
 _OPTIONS = {
     "host": "address to bind (default 127.0.0.1)",
     "port": "TCP port (default 8000)",
-    "io": "endpoint form serving /media: async (aiofiles) or sync (def generator); default async",
+    "io": "generator form streaming /media bodies longer than a chunk: async (page cache in place, else aiofiles) or sync (def generator in threads); default async",
     "chunk_size": "bytes per chunk, 4KiB..16MiB, e.g. 65536, 256KiB, 1MiB (default 256KiB)",
     "workers": "worker processes (default 1)",
     "cors_origins": "comma-separated allowed CORS origins (default *)",

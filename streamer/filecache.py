@@ -17,9 +17,11 @@ released, when:
 - nobody used it for ``inactive`` seconds, or ``max_entries`` is exceeded (the
   least recently used goes first).
 
-Everything here runs on the event-loop thread except opening and closing, which
-``open_source`` and ``close_source`` do in worker threads. Linux only: without
-inotify, ``OpenFileCache.create`` returns ``None`` and every request opens its file.
+Everything here runs on the event-loop thread (reading inotify events is a
+non-blocking read of its descriptor) except ``watch_folder``, which the thread
+opening a file calls, and the sweeper's checks and closes, which run in worker
+threads. Linux only: without inotify, ``OpenFileCache.create`` returns ``None``
+and every request opens its file.
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ class Lease:
     source: FileSource
     stat: os.stat_result
     _entry: CachedFile | None = None
-    _release: Callable[[Lease], None] | None = field(default=None, repr=False)
+    _release: Callable[[Lease], FileSource | None] | None = field(default=None, repr=False)
 
     @property
     def cached(self) -> bool:
@@ -161,6 +163,7 @@ class OpenFileCache:
         self.valid_s = valid_s
         self._inotify = inotify
         self._entries: OrderedDict[Key, CachedFile] = OrderedDict()  # least recently used first
+        self._keys_by_file: dict[tuple[str, str], set[Key]] = {}  # (folder, name) -> keys naming it
         self._watches: dict[str, int] = {}  # folder -> watch descriptor
         self._folders: dict[int, str] = {}  # watch descriptor -> folder
         self._to_close: list[FileSource] = []  # dropped with no users: for the next sweep, in a thread
@@ -205,6 +208,7 @@ class OpenFileCache:
         now = anyio.current_time()
         entry = CachedFile(source, st, folder, name, checked_at=now, used_at=now, users=1)
         self._entries[key] = entry
+        self._keys_by_file.setdefault((folder, name), set()).add(key)
         # A change between the watch and the open is queued by now: if there was one, the entry
         # is dropped at once, and this request alone reads the file it opened.
         self._apply_changes()
@@ -241,15 +245,21 @@ class OpenFileCache:
             folder = self._folders.get(wd)
             if folder is None:
                 continue
-            whole_folder = bool(mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
-            for key, entry in list(self._entries.items()):
-                if entry.folder == folder and (whole_folder or entry.name == name):
-                    self._drop(key)
+            if mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED):  # the folder itself: rare
+                keys = [key for key, entry in self._entries.items() if entry.folder == folder]
+            else:  # one file: looked up, since a folder being written to sends many events
+                keys = list(self._keys_by_file.get((folder, name), ()))
+            for key in keys:
+                self._drop(key)
             if mask & IN_IGNORED:  # the kernel removed the watch (the folder is gone)
                 self._forget_watch(folder)
 
     def _drop(self, key: Key) -> None:
         entry = self._entries.pop(key)
+        keys = self._keys_by_file[(entry.folder, entry.name)]
+        keys.discard(key)
+        if not keys:
+            del self._keys_by_file[(entry.folder, entry.name)]
         entry.dropped = True
         if entry.users == 0:
             self._to_close.append(entry.source)
@@ -317,6 +327,7 @@ class OpenFileCache:
         """
         sources = [entry.source for entry in self._entries.values()] + self._to_close + list(self._draining)
         self._entries.clear()
+        self._keys_by_file.clear()
         self._to_close = []
         self._draining.clear()
         await anyio.to_thread.run_sync(_close_all, sources, limiter=io_limiter())
