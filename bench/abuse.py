@@ -79,7 +79,7 @@ def storm(aborts: int, ios: list[str], data: Path, logs: Path) -> dict[str, obje
             before = settled(port, runtime(port))
             print(f"storm ({io}): {aborts} aborts ...", file=sys.stderr)
             result = run_storm(port, plan_aborts(aborts, targets, seed=2))
-            after = settled(port, before, timeout_s=10)
+            after = settled(port, before)  # idle cached files close after --open-file-idle (10 s)
             media_fds = [t for t in (os.readlink(f"/proc/{process.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{process.pid}/fd")) if t.startswith(str(data))]  # fmt: skip
             check = httpx.get(f"http://127.0.0.1:{port}/media/small.bin", timeout=10)
             figures[io] = {
