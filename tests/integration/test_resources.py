@@ -131,6 +131,24 @@ def test_stalled_client_costs_bounded_reads_and_is_cut_at_the_stall_timeout(
 # loop without waiting for their sockets to flush: the socket warning is uvicorn's.
 @pytest.mark.filterwarnings("ignore:Exception ignored in. 'uvloop.loop.UVHandle.__dealloc__':pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.filterwarnings("ignore:unclosed resource <TCPTransport:ResourceWarning")
+def test_a_client_that_is_not_reading_gets_no_chunk_read_ahead(
+    server_factory, file_reads: list[tuple[int, int]], tmp_path: Path
+) -> None:
+    """The next chunk is read only once the last one has drained: a slow client holds one chunk, not two."""
+    huge = tmp_path / "huge.bin"
+    with huge.open("wb") as f:
+        f.truncate(64 * 1024 * 1024)
+    chunk = 4 * 1024 * 1024  # far more than the socket buffers hold, so the first one cannot drain
+    running = server_factory(media_dir=tmp_path, chunk_size=chunk, stall_timeout=5.0)
+    sock = start_download(running.port, "/media/huge.bin", rcvbuf=64 * 1024)
+    try:
+        assert wait_until(lambda: len(file_reads) >= 1, timeout=2.0)
+        time.sleep(0.5)  # time enough to read ahead, if it were going to
+        assert file_reads == [(0, chunk)]
+    finally:
+        sock.close()
+
+
 def test_server_shutdown_closes_files_of_streams_in_flight(server_factory, tmp_path: Path) -> None:
     (tmp_path / "long.bin").write_bytes(bytes(64 * 1024 * 1024))
     running = server_factory(media_dir=tmp_path, shutdown_grace=0.5)
