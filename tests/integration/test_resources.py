@@ -127,10 +127,6 @@ def test_stalled_client_costs_bounded_reads_and_is_cut_at_the_stall_timeout(
         assert client.get("/healthz").text == "ok"
 
 
-# uvicorn cancels streams still running after the grace period and then closes its
-# loop without waiting for their sockets to flush: the socket warning is uvicorn's.
-@pytest.mark.filterwarnings("ignore:Exception ignored in. 'uvloop.loop.UVHandle.__dealloc__':pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.filterwarnings("ignore:unclosed resource <TCPTransport:ResourceWarning")
 def test_a_client_that_is_not_reading_gets_no_chunk_read_ahead(
     server_factory, file_reads: list[tuple[int, int]], tmp_path: Path
 ) -> None:
@@ -149,6 +145,10 @@ def test_a_client_that_is_not_reading_gets_no_chunk_read_ahead(
         sock.close()
 
 
+# uvicorn cancels streams still running after the grace period and then closes its
+# loop without waiting for their sockets to flush: the socket warning is uvicorn's.
+@pytest.mark.filterwarnings("ignore:Exception ignored in. 'uvloop.loop.UVHandle.__dealloc__':pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore:unclosed resource <TCPTransport:ResourceWarning")
 def test_server_shutdown_closes_files_of_streams_in_flight(server_factory, tmp_path: Path) -> None:
     (tmp_path / "long.bin").write_bytes(bytes(64 * 1024 * 1024))
     running = server_factory(media_dir=tmp_path, shutdown_grace=0.5)
