@@ -25,14 +25,7 @@ from starlette.types import Scope
 from streamer.filecache import OpenFileCache
 from streamer.lag import LagMonitor
 from streamer.limits import MAX_FIELD_BYTES, MAX_TARGET_BYTES, RequestLimitsMiddleware
-from streamer.metrics import (
-    LOOP_LAG,
-    OPEN_FDS,
-    MetricsMiddleware,
-    count_open_fds,
-    exposition,
-    resident_bytes,
-)
+from streamer.metrics import LOOP_LAG, OPEN_FDS, MetricsMiddleware, count_open_fds, exposition, resident_bytes
 from streamer.responses import StreamSlots
 from streamer.routes import add_get_and_head, error
 from streamer.routes.catalog import catalog_router

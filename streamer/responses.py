@@ -7,7 +7,8 @@ drives the iterator itself: ``next`` and ``close`` in turn on the file-I/O
 threads, HEAD answered without starting it, every send bounded by a stall
 timeout, and the iterator closed on every path (end, error, disconnect,
 cancellation). A body already in memory (``bytes``) is sent at once: no thread,
-and unless it is paced no disconnect listener, since nothing would be stopped. The subclasses give a route's OpenAPI schema a real media type
+and unless it is paced no disconnect listener, since nothing would be stopped.
+The subclasses give a route's OpenAPI schema a real media type
 (``response_class=VideoResponse``); a route serving every kind uses ``MediaResponse``.
 """
 
@@ -15,14 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    AsyncIterator,
-    Iterable,
-    Iterator,
-    Mapping,
-)
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -192,6 +186,7 @@ class MediaResponse(StreamingResponse):
         observer: StreamObserver | None = scope.get(OBSERVER_KEY)
         outcome = "error"
 
+        observed = False  # whether the observer was told that a body stream started
         guard = _StallGuard(send, stall)  # every send, headers and the final empty body included
         slots: StreamSlots | None = scope.get(SLOTS_KEY) if scope["method"] != "HEAD" else None
         refused = slots is not None and not slots.try_acquire()
@@ -210,6 +205,7 @@ class MediaResponse(StreamingResponse):
                 else:
                     if observer is not None:
                         observer.started()
+                        observed = True
                     if self._in_memory and self._bucket is None:  # nothing to read, nothing to wait for
                         await self._stream(guard.send)
                         outcome = "complete"
@@ -226,8 +222,8 @@ class MediaResponse(StreamingResponse):
                 held.release()
             with anyio.CancelScope(shield=True):
                 await self._close_iterator()
-            if observer is not None and outcome != "refused" and scope["method"] != "HEAD":
-                observer.ended(outcome)
+            if observed:
+                observer.ended(outcome)  # type: ignore[union-attr]
         if self.background is not None:
             await self.background()
 
