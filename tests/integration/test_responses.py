@@ -125,3 +125,52 @@ def test_a_disconnect_stops_the_reads(server_factory, tmp_path: Path, file_reads
     time.sleep(0.3)
     assert len(reads) == count, "reads went on after the client left"
     assert sum(length for _, length in reads) < 256 * 1024 * 1024
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def started(self) -> None:
+        self.events.append("started")
+
+    def ended(self, outcome: str) -> None:
+        self.events.append(f"ended:{outcome}")
+
+
+@pytest.mark.parametrize(
+    ("method", "slots_free", "expected"),
+    [
+        pytest.param("GET", True, ["started", "ended:stalled"], id="a-stalled-stream-is-told-started-and-stalled"),
+        pytest.param("GET", False, [], id="a-stalled-503-refusal-is-no-stream"),
+        pytest.param("HEAD", True, [], id="a-stalled-head-is-no-stream"),
+    ],
+)
+def test_the_observer_hears_of_a_stream_only_if_one_started(method: str, slots_free: bool, expected: list[str]) -> None:
+    """A send that never returns (a client whose window stays shut) is cut at the stall timeout either way;
+    only a body stream that started is reported, so the streams gauge cannot go below zero."""
+    import anyio
+
+    from streamer.responses import OBSERVER_KEY, SLOTS_KEY, STALL_TIMEOUT_KEY, StreamSlots
+
+    observer = RecordingObserver()
+    slots = StreamSlots(1)
+    if not slots_free:
+        assert slots.try_acquire()
+    scope = {"type": "http", "method": method, "path": "/x", "headers": [],
+             STALL_TIMEOUT_KEY: 0.1, OBSERVER_KEY: observer, SLOTS_KEY: slots}  # fmt: skip
+
+    async def receive() -> dict[str, str]:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, object]) -> None:
+        await anyio.sleep_forever()
+
+    async def main() -> None:
+        with anyio.fail_after(2):
+            await MediaResponse(b"body")(scope, receive, send)
+
+    anyio.run(main)
+    assert observer.events == expected
+    assert slots.in_use == (0 if slots_free else 1)
