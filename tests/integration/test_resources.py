@@ -227,3 +227,15 @@ def test_a_file_that_shrinks_before_its_read_gets_503_never_wrong_bytes(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert "changed" in response.json()["detail"]
+
+
+def test_without_the_open_file_cache_every_file_closes_with_its_response(server_factory, media_root: Path) -> None:
+    running = server_factory(open_files=0, open_file_idle=3600.0)  # an idle time that would show if a file were cached
+    expected = (media_root / "big.bin").read_bytes()
+    with running.client() as client:
+        assert client.get("/media/big.bin").content == expected
+        ranged = client.get("/media/big.bin", headers={"range": "bytes=10-19"})
+        assert (ranged.status_code, ranged.content) == (206, expected[10:20])
+        assert client.head("/media/small.bin").status_code == 200
+        assert client.get("/debug/runtime").json()["cached_files"] == 0
+    assert wait_until(lambda: media_fds(own_fds(), media_root) == [], timeout=1.0)
