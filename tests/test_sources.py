@@ -6,6 +6,7 @@ import gc
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -57,22 +58,29 @@ def test_close_is_idempotent_and_reads_after_it_fail(source: FileSource) -> None
         source.read_at(0, 1)
 
 
+class OsWithPread:
+    """Stands in for the ``os`` of streamer.sources: ``pread`` runs ``before`` first, the rest is ``os``."""
+
+    def __init__(self, before: Callable[[], None]) -> None:
+        self._before = before
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    def pread(self, fd: int, length: int, offset: int) -> bytes:
+        self._before()
+        return os.pread(fd, length, offset)
+
+
 def test_close_waits_for_a_read_in_flight(source: FileSource, monkeypatch: pytest.MonkeyPatch) -> None:
     in_read, events = threading.Event(), []
-    real_pread = os.pread
 
-    class SlowOs:
-        def __getattr__(self, name: str) -> object:
-            return getattr(os, name)
+    def slowly() -> None:
+        in_read.set()
+        time.sleep(0.2)
+        events.append("read done")
 
-        @staticmethod
-        def pread(fd: int, length: int, offset: int) -> bytes:
-            in_read.set()
-            time.sleep(0.2)
-            events.append("read done")
-            return real_pread(fd, length, offset)
-
-    monkeypatch.setattr(streamer.sources, "os", SlowOs())
+    monkeypatch.setattr(streamer.sources, "os", OsWithPread(slowly))
     reader = threading.Thread(target=lambda: events.append(source.read_at(0, 10)))
     reader.start()
     assert in_read.wait(1)
@@ -86,21 +94,14 @@ def test_close_waits_for_a_read_in_flight(source: FileSource, monkeypatch: pytes
 def test_readers_of_one_source_do_not_wait_for_each_other(source: FileSource, monkeypatch: pytest.MonkeyPatch) -> None:
     """Requests share a cached file: a slow read must not hold up the others."""
     inside, both_inside = [0], threading.Event()
-    real_pread = os.pread
 
-    class CountingOs:
-        def __getattr__(self, name: str) -> object:
-            return getattr(os, name)
+    def until_both_are_inside() -> None:
+        inside[0] += 1
+        if inside[0] == 2:
+            both_inside.set()
+        both_inside.wait(1.0)
 
-        @staticmethod
-        def pread(fd: int, length: int, offset: int) -> bytes:
-            inside[0] += 1
-            if inside[0] == 2:
-                both_inside.set()
-            both_inside.wait(1.0)
-            return real_pread(fd, length, offset)
-
-    monkeypatch.setattr(streamer.sources, "os", CountingOs())
+    monkeypatch.setattr(streamer.sources, "os", OsWithPread(until_both_are_inside))
     readers = [threading.Thread(target=source.read_at, args=(0, 10)) for _ in range(2)]
     for reader in readers:
         reader.start()

@@ -37,9 +37,11 @@ from streamer.routes.planned import (
     RATE_QUERY,
     MediaFile,
     apply_plan,
+    check_io,
     effective_rate,
     plan_for,
     planned_responses,
+    raise_if_bodiless,
     set_stream_options,
     stream_endpoint,
 )
@@ -228,8 +230,7 @@ class MediaEndpoint:
     """
 
     def __init__(self, files: MediaFiles, io: str) -> None:
-        if io not in ("sync", "async"):
-            raise ValueError(f"io must be 'sync' or 'async', not {io!r}")
+        check_io(io)
         self.files = files
         self.io = io
 
@@ -244,8 +245,7 @@ class MediaEndpoint:
             plan,
             source,
         ):
-            if plan.status >= 300:
-                raise HTTPException(plan.status, plan.detail or None, headers=dict(plan.headers))
+            raise_if_bodiless(plan)
             set_stream_options(request, stall_timeout_s=self.files.stall_timeout_s, rate=pace)
             media = MediaFile(source, plan.body, self.files.chunk_size)
             content: bytes | Iterator[bytes] | AsyncIterator[bytes]

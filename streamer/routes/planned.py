@@ -84,10 +84,15 @@ def plan_for(request: Request, rep: Representation, *, download: bool = False) -
     return plan
 
 
-def apply_plan(plan: ResponsePlan, response: Response) -> None:
-    """Raise for a bodiless answer (304, 412, 416); otherwise set the status and headers."""
+def raise_if_bodiless(plan: ResponsePlan) -> None:
+    """Raise the answer that has no body (304, 412, 416) as an HTTPException, with its headers."""
     if plan.status >= 300:
         raise HTTPException(plan.status, plan.detail or None, headers=dict(plan.headers))
+
+
+def apply_plan(plan: ResponsePlan, response: Response) -> None:
+    """Raise for a bodiless answer (304, 412, 416); otherwise set the status and headers."""
+    raise_if_bodiless(plan)
     response.status_code = plan.status
     for name, value in plan.headers:
         response.headers[name] = value
@@ -116,6 +121,11 @@ def planned_responses(content: dict[str, Any], what: str) -> dict[int | str, dic
     }
 
 
+def check_io(io: str) -> None:
+    if io not in ("sync", "async"):
+        raise ValueError(f"io must be 'sync' or 'async', not {io!r}")
+
+
 def stream_endpoint(dependency: Callable[..., Any], io: str) -> Callable[..., Any]:
     """A FastAPI generator endpoint streaming what ``dependency`` planned: ``def`` or ``async def``."""
 
@@ -126,6 +136,5 @@ def stream_endpoint(dependency: Callable[..., Any], io: str) -> Callable[..., An
         async for chunk in media.aiter_chunks():
             yield chunk
 
-    if io not in ("sync", "async"):
-        raise ValueError(f"io must be 'sync' or 'async', not {io!r}")
+    check_io(io)
     return stream_sync if io == "sync" else stream_async

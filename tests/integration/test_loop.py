@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 import streamer.catalog
+import streamer.routes.media
 import streamer.sources
 from streamer.lag import LagMonitor, monitor_lag
 from streamer.sources import FileSource
@@ -182,8 +183,15 @@ def test_a_small_file_served_again_from_the_open_file_cache_makes_no_thread_hop(
 
 
 def test_a_burst_of_requests_for_a_file_not_yet_open_opens_it_once(
-    server_factory, fs_calls: list[tuple[str, int, Any]], media_root: Path
+    server_factory, fs_calls: list[tuple[str, int, Any]], media_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    original = streamer.routes.media.open_resolved
+
+    def slow_open(resolved: str, names: tuple[str, ...]) -> Any:
+        time.sleep(0.2)  # the whole burst arrives while the first open is in its thread
+        return original(resolved, names)
+
+    monkeypatch.setattr(streamer.routes.media, "open_resolved", slow_open)
     server = server_factory(open_file_idle=30.0)
     expected = (media_root / "small.bin").read_bytes()
     results: list[bytes] = []
