@@ -1,16 +1,16 @@
 """streamer: chunked media streaming for FastAPI, exact to RFC 9110, leak-free, never blocking."""
 
-from streamer.app import create_app
-from streamer.chunks import CHUNK_SIZE, aiter_chunks, chunk_spans, iter_chunks
-from streamer.filecache import OpenFileCache
-from streamer.lag import LagMonitor, monitor_lag
-from streamer.plan import ResponsePlan, plan_response
-from streamer.ranges import ByteRange, Unsatisfiable, parse_range
-from streamer.representation import Representation, media_type_for
-from streamer.responses import AudioResponse, ImageResponse, MediaResponse, OctetStreamResponse, VideoResponse
-from streamer.routes.media import MEDIA_RESPONSES, MediaEndpoint, MediaFile, MediaFiles, media_file, media_router
-from streamer.settings import Settings, SettingsError
-from streamer.sources import FileSource, open_file_source
+from streamer.server.app import create_app
+from streamer.sources.chunks import CHUNK_SIZE, aiter_chunks, chunk_spans, iter_chunks
+from streamer.sources.filecache import OpenFileCache
+from streamer.server.lag import LagMonitor, monitor_lag
+from streamer.http.plan import ResponsePlan, plan_response
+from streamer.http.ranges import ByteRange, Unsatisfiable, parse_range
+from streamer.http.representation import Representation, media_type_for
+from streamer.web.responses import AudioResponse, ImageResponse, MediaResponse, OctetStreamResponse, VideoResponse
+from streamer.web.media import MEDIA_RESPONSES, MediaEndpoint, MediaFile, MediaFiles, media_file, media_router
+from streamer.server.settings import Settings, SettingsError
+from streamer.sources.file import FileSource, open_file_source
 
 __all__ = [
     "CHUNK_SIZE",

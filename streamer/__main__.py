@@ -1,5 +1,5 @@
 """``python -m streamer`` is the ``streamer`` command."""
 
-from streamer.cli import main
+from streamer.server.cli import main
 
 main()

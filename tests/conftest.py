@@ -25,8 +25,8 @@ import pytest
 import uvicorn
 
 from streamer import LagMonitor, Settings, create_app
-from streamer.cli import set_send_buffer
-from streamer.sources import FileSource
+from streamer.server.cli import set_send_buffer
+from streamer.sources.file import FileSource
 
 BIG_SIZE = 8 * 1024 * 1024 + 12345  # several chunks, not a multiple of any chunk size
 SMALL_SIZE = 1000

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.catalog import decode_cursor, encode_cursor, list_folder, parse_box_header, read_faststart
+from streamer.sources.catalog import decode_cursor, encode_cursor, list_folder, parse_box_header, read_faststart
 from tests.conftest import REPO
 
 

@@ -9,9 +9,9 @@ from collections.abc import Iterable, Sequence
 import anyio
 import pytest
 
-from streamer.chunks import Span, aiter_chunks, chunk_spans, iter_chunks
-from streamer.multipart import Segment, multipart_segments
-from streamer.ranges import ByteRange
+from streamer.sources.chunks import Span, aiter_chunks, chunk_spans, iter_chunks
+from streamer.http.multipart import Segment, multipart_segments
+from streamer.http.ranges import ByteRange
 
 R = ByteRange
 DATA = bytes(range(256)) * 40  # 10240 bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.conditional import (
+from streamer.http.conditional import (
     Cond,
     ETag,
     Outcome,

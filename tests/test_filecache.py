@@ -10,8 +10,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from streamer.filecache import Lease, OpenFileCache
-from streamer.sources import FileSource, open_file_source, resolve_in_root
+from streamer.sources.filecache import Lease, OpenFileCache
+from streamer.sources.file import FileSource, open_file_source, resolve_in_root
 
 
 def cache_or_skip(**limits: float) -> OpenFileCache:

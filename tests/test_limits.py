@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.limits import (
+from streamer.web.limits import (
     MAX_FIELD_BYTES,
     MAX_HEADER_BYTES,
     MAX_HEADER_FIELDS,

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from streamer.multipart import Segment, multipart_content_type, multipart_segments, segment_length
-from streamer.ranges import ByteRange
+from streamer.http.multipart import Segment, multipart_content_type, multipart_segments, segment_length
+from streamer.http.ranges import ByteRange
 
 R = ByteRange
 DATA = bytes(range(256)) * 4  # 1024 bytes; every offset has a distinct (offset % 256) value

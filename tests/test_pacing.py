@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.pacing import PIECES_PER_S, TokenBucket, piece_size
+from streamer.http.pacing import PIECES_PER_S, TokenBucket, piece_size
 
 
 @pytest.mark.parametrize(

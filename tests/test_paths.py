@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.paths import MAX_NAME_BYTES, MAX_PATH_BYTES, is_served_name, parse_media_path
+from streamer.http.paths import MAX_NAME_BYTES, MAX_PATH_BYTES, is_served_name, parse_media_path
 
 LONGEST_NAME = "x" * MAX_NAME_BYTES
 # Five names joined by "/" to exactly MAX_PATH_BYTES: 3 * 255 + 254 + 1 + 4 slashes = 1024.

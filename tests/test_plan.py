@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from streamer.plan import MAX_RANGES, plan_response
-from streamer.ranges import ByteRange
-from streamer.representation import Representation
+from streamer.http.plan import MAX_RANGES, plan_response
+from streamer.http.ranges import ByteRange
+from streamer.http.representation import Representation
 
 R = ByteRange
 MTIME_NS = 784111777_500_000_000  # half a second past the Last-Modified second

@@ -8,9 +8,9 @@ import re
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
-from streamer.plan import MULTIPART_MAX_RATIO, ResponsePlan, plan_response
-from streamer.ranges import ByteRange, coalesce
-from streamer.representation import Representation
+from streamer.http.plan import MULTIPART_MAX_RATIO, ResponsePlan, plan_response
+from streamer.http.ranges import ByteRange, coalesce
+from streamer.http.representation import Representation
 from tests.test_multipart import content_range, materialise, parse_multipart
 
 BOUNDARY = "streamer-boundary"

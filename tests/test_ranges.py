@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.ranges import (
+from streamer.http.ranges import (
     COALESCE_GAP,
     MAX_INT_DIGITS,
     ByteRange,

@@ -8,8 +8,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from streamer.conditional import parse_etag_list
-from streamer.representation import (
+from streamer.http.conditional import parse_etag_list
+from streamer.http.representation import (
     OCTET_STREAM,
     Kind,
     Representation,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.settings import ENV_PREFIX, Settings, SettingsError, parse_size
+from streamer.server.settings import ENV_PREFIX, Settings, SettingsError, parse_size
 
 KiB = 1024
 MiB = 1024 * KiB

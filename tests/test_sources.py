@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import streamer.sources
-from streamer.sources import FileSource, SourceClosedError, SourceTruncatedError, open_file_source
+import streamer.sources.file
+from streamer.sources.base import SourceClosedError, SourceTruncatedError
+from streamer.sources.file import FileSource, open_file_source
 
 DATA = bytes(range(256)) * 40
 
@@ -59,7 +60,7 @@ def test_close_is_idempotent_and_reads_after_it_fail(source: FileSource) -> None
 
 
 class OsWithPread:
-    """Stands in for the ``os`` of streamer.sources: ``pread`` runs ``before`` first, the rest is ``os``."""
+    """Stands in for the ``os`` of streamer.sources.file: ``pread`` runs ``before`` first, the rest is ``os``."""
 
     def __init__(self, before: Callable[[], None]) -> None:
         self._before = before
@@ -80,7 +81,7 @@ def test_close_waits_for_a_read_in_flight(source: FileSource, monkeypatch: pytes
         time.sleep(0.2)
         events.append("read done")
 
-    monkeypatch.setattr(streamer.sources, "os", OsWithPread(slowly))
+    monkeypatch.setattr(streamer.sources.file, "os", OsWithPread(slowly))
     reader = threading.Thread(target=lambda: events.append(source.read_at(0, 10)))
     reader.start()
     assert in_read.wait(1)
@@ -101,7 +102,7 @@ def test_readers_of_one_source_do_not_wait_for_each_other(source: FileSource, mo
             both_inside.set()
         both_inside.wait(1.0)
 
-    monkeypatch.setattr(streamer.sources, "os", OsWithPread(until_both_are_inside))
+    monkeypatch.setattr(streamer.sources.file, "os", OsWithPread(until_both_are_inside))
     readers = [threading.Thread(target=source.read_at, args=(0, 10)) for _ in range(2)]
     for reader in readers:
         reader.start()
@@ -198,6 +199,6 @@ def test_read_cached_after_close_fails_as_read_at_does(source: FileSource) -> No
 def test_read_cached_on_a_platform_without_rwf_nowait_always_defers(
     source: FileSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(streamer.sources, "_read_nowait", None)
+    monkeypatch.setattr(streamer.sources.file, "_read_nowait", None)
     source.read_at(0, len(DATA))
     assert source.read_cached(0, 10) is None

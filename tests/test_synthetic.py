@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from streamer.synthetic import ALPHABET, PATTERN_BYTES, PatternSource, expected_bytes, seeded_pattern
+from streamer.sources.synthetic import ALPHABET, PATTERN_BYTES, PatternSource, expected_bytes, seeded_pattern
 
 
 def documented_stream(seed: int, offset: int, length: int) -> bytes:

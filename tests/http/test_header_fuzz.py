@@ -29,8 +29,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from streamer.limits import MAX_FIELD_BYTES
-from streamer.plan import MAX_RANGES, MULTIPART_MAX_RATIO
+from streamer.web.limits import MAX_FIELD_BYTES
+from streamer.http.plan import MAX_RANGES, MULTIPART_MAX_RATIO
 from tests.conftest import BIG_SIZE, ServerThread
 from tests.http import wire
 

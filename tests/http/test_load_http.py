@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from streamer.synthetic import ALPHABET, PatternSource, expected_bytes
+from streamer.sources.synthetic import ALPHABET, PatternSource, expected_bytes
 from tests.conftest import ServerThread
 from tests.http import wire
 

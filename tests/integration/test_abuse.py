@@ -18,7 +18,7 @@ import pytest
 
 from bench.soak import run_soak, slope_per_minute
 from bench.storm import plan_aborts, run_storm, runtime, settled
-from streamer.sources import resolve_in_root
+from streamer.sources.file import resolve_in_root
 from tests.conftest import BIG_SIZE, GRACE_EXCEEDED, SMALL_SIZE, ServerThread, payload
 from tests.integration.test_resources import media_fds, own_fds, start_download, wait_until
 
@@ -212,7 +212,7 @@ def test_a_file_that_vanishes_between_lookup_and_open_gets_404(
         os.unlink(resolved)  # removed after the lookup, before the open
         return resolved
 
-    monkeypatch.setattr("streamer.routes.media.resolve_in_root", resolve_then_vanish)
+    monkeypatch.setattr("streamer.web.media.resolve_in_root", resolve_then_vanish)
     with running.client() as client:
         answer = client.get("/media/fleeting.bin")
     assert answer.status_code == 404

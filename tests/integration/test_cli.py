@@ -104,7 +104,7 @@ def test_the_server_app_freezes_what_start_up_made(monkeypatch: pytest.MonkeyPat
     """A full collection then skips the start-up objects (tail latency: see server_app)."""
     import gc
 
-    from streamer.cli import server_app
+    from streamer.server.cli import server_app
 
     monkeypatch.setenv("STREAMER_MEDIA_DIR", str(media_root))
     gc.unfreeze()

@@ -19,7 +19,7 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from streamer import MediaFile, MediaResponse, media_file
-from streamer.filecache import OpenFileCache
+from streamer.sources.filecache import OpenFileCache
 from tests.conftest import ServerThread
 from tests.integration.test_resources import media_fds, own_fds, wait_until
 from tests.integration.test_servers import serve_app

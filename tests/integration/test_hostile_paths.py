@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pytest
 
 from streamer import Settings
-from streamer.limits import MAX_TARGET_BYTES
+from streamer.web.limits import MAX_TARGET_BYTES
 from tests.conftest import ServerThread, start_server
 from tests.http import wire
 

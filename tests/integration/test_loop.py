@@ -16,11 +16,11 @@ import anyio
 import httpx
 import pytest
 
-import streamer.catalog
-import streamer.routes.media
-import streamer.sources
-from streamer.lag import LagMonitor, monitor_lag
-from streamer.sources import FileSource
+import streamer.sources.catalog
+import streamer.web.media
+import streamer.sources.file
+from streamer.server.lag import LagMonitor, monitor_lag
+from streamer.sources.file import FileSource
 from tests.conftest import ServerThread
 from tests.integration.test_resources import abort, start_download
 
@@ -29,7 +29,7 @@ HEALTHZ_BOUND_S = 0.05
 
 
 class ThreadGuard(SimpleNamespace):
-    """Stands in for the ``os`` module of streamer.sources, recording each call's thread."""
+    """Stands in for the ``os`` module of streamer.sources.file, recording each call's thread."""
 
     def __init__(self, module: Any, calls: list[tuple[str, int, Any]]) -> None:
         super().__init__()
@@ -55,7 +55,7 @@ class ThreadGuard(SimpleNamespace):
 def fs_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int, Any]]]:
     """Every module of streamer that touches the file system at request time, watched."""
     calls: list[tuple[str, int, Any]] = []
-    for module in (streamer.sources, streamer.catalog):
+    for module in (streamer.sources.file, streamer.sources.catalog):
         monkeypatch.setattr(module, "os", ThreadGuard(os, calls))
     yield calls
 
@@ -185,13 +185,13 @@ def test_a_small_file_served_again_from_the_open_file_cache_makes_no_thread_hop(
 def test_a_burst_of_requests_for_a_file_not_yet_open_opens_it_once(
     server_factory, fs_calls: list[tuple[str, int, Any]], media_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = streamer.routes.media.open_resolved
+    original = streamer.web.media.open_resolved
 
     def slow_open(resolved: str, names: tuple[str, ...]) -> Any:
         time.sleep(0.2)  # the whole burst arrives while the first open is in its thread
         return original(resolved, names)
 
-    monkeypatch.setattr(streamer.routes.media, "open_resolved", slow_open)
+    monkeypatch.setattr(streamer.web.media, "open_resolved", slow_open)
     server = server_factory(open_file_idle=30.0)
     expected = (media_root / "small.bin").read_bytes()
     results: list[bytes] = []

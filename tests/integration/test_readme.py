@@ -96,7 +96,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_generator_snippet_regenerates_what_bytes_serves() -> None:
-    from streamer.synthetic import expected_bytes
+    from streamer.sources.synthetic import expected_bytes
 
     namespace: dict[str, Any] = {"seed": 42, "offset": (1 << 20) - 5, "length": 40}
     exec(compile(snippet("generator"), "README:generator", "exec"), namespace)

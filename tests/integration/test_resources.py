@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamer.sources import FileSource
+from streamer.sources.file import FileSource
 from tests.conftest import BIG_SIZE, ServerThread
 
 ABORTS = 200
@@ -216,7 +216,7 @@ def test_file_is_read_in_exact_chunks(
 def test_a_file_that_shrinks_before_its_read_gets_503_never_wrong_bytes(
     server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cold_cache: None
 ) -> None:
-    from streamer.sources import SourceTruncatedError
+    from streamer.sources.base import SourceTruncatedError
 
     def shrunk(self: FileSource, offset: int, length: int) -> bytes:
         raise SourceTruncatedError(f"{self.name}: ended early")  # what pread finds after a truncate

@@ -151,7 +151,7 @@ def test_the_observer_hears_of_a_stream_only_if_one_started(method: str, slots_f
     only a body stream that started is reported, so the streams gauge cannot go below zero."""
     import anyio
 
-    from streamer.responses import OBSERVER_KEY, SLOTS_KEY, STALL_TIMEOUT_KEY, StreamSlots
+    from streamer.web.responses import OBSERVER_KEY, SLOTS_KEY, STALL_TIMEOUT_KEY, StreamSlots
 
     observer = RecordingObserver()
     slots = StreamSlots(1)

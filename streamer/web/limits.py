@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from streamer.responses import SLOTS_KEY, StreamSlots
+from streamer.web.responses import SLOTS_KEY, StreamSlots
 
 MAX_TARGET_BYTES = 8 * 1024
 MAX_FIELD_BYTES = 8 * 1024

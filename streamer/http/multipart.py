@@ -6,7 +6,7 @@ Content-Length is the sum of the segment lengths: nothing is estimated.
 
 from __future__ import annotations
 
-from streamer.ranges import ByteRange, format_content_range
+from streamer.http.ranges import ByteRange, format_content_range
 
 Segment = bytes | ByteRange
 

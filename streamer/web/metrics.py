@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE  # every scraper reads 0.0.4
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streamer.responses import OBSERVER_KEY
+from streamer.web.responses import OBSERVER_KEY
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LAG_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import anyio
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from streamer.chunks import MAX_CHUNK_SIZE
-from streamer.ranges import ByteRange
-from streamer.representation import OCTET_STREAM, Representation
-from streamer.responses import MediaResponse
-from streamer.routes import BINARY, BUSY, add_get_and_head
-from streamer.routes.planned import (
+from streamer.sources.chunks import MAX_CHUNK_SIZE
+from streamer.http.ranges import ByteRange
+from streamer.http.representation import OCTET_STREAM, Representation
+from streamer.web.responses import MediaResponse
+from streamer.web.openapi import BINARY, BUSY, add_get_and_head
+from streamer.web.planned import (
     RATE_QUERY,
     MediaFile,
     answer,
@@ -28,7 +28,7 @@ from streamer.routes.planned import (
     set_stream_options,
     stream_endpoint,
 )
-from streamer.synthetic import ALPHABET, DEFAULT_SEED, DRIP_BYTE, MAX_SEED, PatternSource, seeded_pattern
+from streamer.sources.synthetic import ALPHABET, DEFAULT_SEED, DRIP_BYTE, MAX_SEED, PatternSource, seeded_pattern
 
 SYNTHETIC_MTIME_NS = 1_700_000_000 * 10**9  # a fixed Last-Modified: the content never changes
 NO_BODY_STATUSES = (204, 205, 304)

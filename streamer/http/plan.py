@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from streamer.conditional import Cond, Outcome, check_if_range, evaluate_preconditions, format_http_date
-from streamer.multipart import Segment, multipart_content_type, multipart_segments, segment_length
-from streamer.ranges import (
+from streamer.http.conditional import Cond, Outcome, check_if_range, evaluate_preconditions, format_http_date
+from streamer.http.multipart import Segment, multipart_content_type, multipart_segments, segment_length
+from streamer.http.ranges import (
     ByteRange,
     ParsedRange,
     Unsatisfiable,
@@ -25,7 +25,7 @@ from streamer.ranges import (
     in_request_order,
     parse_range,
 )
-from streamer.representation import Representation, format_content_disposition
+from streamer.http.representation import Representation, format_content_disposition
 
 MAX_RANGES = 16
 MULTIPART_MAX_RATIO = 2  # a multipart body may be at most this many times the file

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from streamer.paths import is_served_name
-from streamer.representation import Representation, kind_of
-from streamer.sources import resolve_in_root
+from streamer.http.paths import is_served_name
+from streamer.http.representation import Representation, kind_of
+from streamer.sources.file import resolve_in_root
 
 PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 1000

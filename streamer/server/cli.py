@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from streamer.settings import ENV_PREFIX, Settings, SettingsError
+from streamer.server.settings import ENV_PREFIX, Settings, SettingsError
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
 
@@ -84,7 +84,7 @@ def server_app() -> Any:
     so a full collection scans what requests made rather than half a million start-up
     objects: on range requests it took the p99 latency from about 60 ms to about 30 ms.
     """
-    from streamer.app import create_app
+    from streamer.server.app import create_app
 
     app = create_app()
     gc.freeze()
@@ -109,7 +109,7 @@ def serve(settings: Settings, log_level: str) -> None:
     else:
         with tempfile.TemporaryDirectory(prefix="streamer-metrics-") as metrics_dir:
             os.environ[MULTIPROC_ENV] = metrics_dir  # before any worker imports prometheus_client
-            config = uvicorn.Config("streamer.cli:server_app", factory=True, workers=settings.workers, **common)
+            config = uvicorn.Config("streamer.server.cli:server_app", factory=True, workers=settings.workers, **common)
             sock = listen(config, settings)
             try:  # what uvicorn.run does for workers, but closing the listening socket afterwards
                 Multiprocess(config, sockets=[sock]).run()

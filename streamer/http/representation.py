@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Protocol
 from urllib.parse import quote
 
-from streamer.conditional import ETag
+from streamer.http.conditional import ETag
 
 OCTET_STREAM = "application/octet-stream"
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-from streamer.chunks import CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
-from streamer.responses import STALL_TIMEOUT_S
+from streamer.sources.chunks import CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+from streamer.web.responses import STALL_TIMEOUT_S
 
 ENV_PREFIX = "STREAMER_"
-_PACKAGE_MEDIA = Path(__file__).resolve().parent.parent / "media"
+_PACKAGE_MEDIA = Path(__file__).resolve().parents[2] / "media"
 DEFAULT_MEDIA_DIR = _PACKAGE_MEDIA if _PACKAGE_MEDIA.is_dir() else Path("media")
 SHUTDOWN_GRACE_S = 10.0
 MAX_BYTES = 10 << 30  # largest body the load-testing endpoints make

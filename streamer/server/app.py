@@ -22,17 +22,17 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from streamer.filecache import OpenFileCache
-from streamer.lag import LagMonitor
-from streamer.limits import MAX_FIELD_BYTES, MAX_TARGET_BYTES, RequestLimitsMiddleware
-from streamer.metrics import LOOP_LAG, OPEN_FDS, MetricsMiddleware, count_open_fds, exposition, resident_bytes
-from streamer.responses import StreamSlots
-from streamer.routes import add_get_and_head, error
-from streamer.routes.catalog import catalog_router
-from streamer.routes.load import LoadLimits, load_router
-from streamer.routes.media import MediaFiles, media_router
-from streamer.settings import Settings
-from streamer.sources import io_limiter
+from streamer.sources.filecache import OpenFileCache
+from streamer.server.lag import LagMonitor
+from streamer.web.limits import MAX_FIELD_BYTES, MAX_TARGET_BYTES, RequestLimitsMiddleware
+from streamer.web.metrics import LOOP_LAG, OPEN_FDS, MetricsMiddleware, count_open_fds, exposition, resident_bytes
+from streamer.web.responses import StreamSlots
+from streamer.web.openapi import add_get_and_head, error
+from streamer.web.library import catalog_router
+from streamer.web.load import LoadLimits, load_router
+from streamer.web.media import MediaFiles, media_router
+from streamer.server.settings import Settings
+from streamer.sources.base import io_limiter
 
 ALLOWED_METHODS = ("GET", "HEAD")
 CORS_MAX_AGE_S = 600  # browsers may cache a preflight answer this long

@@ -18,13 +18,13 @@ from typing import Any
 
 from fastapi import Depends, HTTPException, Query, Request, Response
 
-from streamer.chunks import CHUNK_SIZE, aiter_chunks, chunk_spans, iter_chunks
-from streamer.multipart import Segment
-from streamer.plan import ResponsePlan, plan_response
-from streamer.representation import Representation
-from streamer.responses import PACE_KEY, STALL_TIMEOUT_KEY, Pace
-from streamer.routes import BINARY, BUSY, error
-from streamer.sources import ByteSource
+from streamer.sources.chunks import CHUNK_SIZE, aiter_chunks, chunk_spans, iter_chunks
+from streamer.http.multipart import Segment
+from streamer.http.plan import ResponsePlan, plan_response
+from streamer.http.representation import Representation
+from streamer.web.responses import PACE_KEY, STALL_TIMEOUT_KEY, Pace
+from streamer.web.openapi import BINARY, BUSY, error
+from streamer.sources.base import ByteSource
 
 BOUNDARY_BYTES = 12  # random bytes in a multipart boundary (24 hex digits)
 MAX_RATE = 1 << 40  # bytes per second: far above any link, still a number
@@ -106,7 +106,7 @@ def answer(request: Request, response: Response, rep: Representation, *, downloa
 
 
 def planned_responses(content: dict[str, Any], what: str) -> dict[int | str, dict[str, Any]]:
-    """The answers of a route planned by ``streamer.plan``: whole, ranges, conditional, and refusals."""
+    """The answers of a route planned by ``streamer.http.plan``: whole, ranges, conditional, and refusals."""
     return {
         200: {"description": f"The whole {what}.", "content": content},
         206: {

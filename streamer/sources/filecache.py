@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from streamer.sources import FileSource, io_limiter
+from streamer.sources.base import io_limiter
+from streamer.sources.file import FileSource
 
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
 IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200

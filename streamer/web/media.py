@@ -25,15 +25,15 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from streamer.chunks import CHUNK_SIZE
-from streamer.filecache import Lease, OpenFileCache, is_missing_watch
-from streamer.paths import parse_media_path
-from streamer.plan import ResponsePlan
-from streamer.ranges import ByteRange
-from streamer.representation import Representation
-from streamer.responses import STALL_TIMEOUT_S, MediaResponse
-from streamer.routes import BINARY, RETRY_AFTER, add_get_and_head, error
-from streamer.routes.planned import (
+from streamer.sources.chunks import CHUNK_SIZE
+from streamer.sources.filecache import Lease, OpenFileCache, is_missing_watch
+from streamer.http.paths import parse_media_path
+from streamer.http.plan import ResponsePlan
+from streamer.http.ranges import ByteRange
+from streamer.http.representation import Representation
+from streamer.web.responses import STALL_TIMEOUT_S, MediaResponse
+from streamer.web.openapi import BINARY, RETRY_AFTER, add_get_and_head, error
+from streamer.web.planned import (
     RATE_QUERY,
     MediaFile,
     apply_plan,
@@ -45,15 +45,8 @@ from streamer.routes.planned import (
     set_stream_options,
     stream_endpoint,
 )
-from streamer.sources import (
-    ByteSource,
-    FileSource,
-    MemorySource,
-    SourceTruncatedError,
-    io_limiter,
-    open_resolved,
-    resolve_in_root,
-)
+from streamer.sources.base import ByteSource, MemorySource, SourceTruncatedError, io_limiter
+from streamer.sources.file import FileSource, open_resolved, resolve_in_root
 
 _MEDIA_CONTENT = {t: BINARY for t in ("video/*", "audio/*", "image/*", "application/octet-stream")}
 

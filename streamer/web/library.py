@@ -11,10 +11,10 @@ from asyncer import asyncify
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
-from streamer.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, decode_cursor, list_folder
-from streamer.paths import parse_media_path
-from streamer.routes import add_get_and_head, error
-from streamer.sources import io_limiter
+from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, decode_cursor, list_folder
+from streamer.http.paths import parse_media_path
+from streamer.web.openapi import add_get_and_head, error
+from streamer.sources.base import io_limiter
 
 PAGE_HTML = files("streamer").joinpath("static/index.html").read_text(encoding="utf-8")
 PAGE_HEADERS = {

@@ -1,4 +1,4 @@
-"""Make the bundled sample media: ``python -m streamer.samples [DIR]`` (needs PyAV: ``pip install -e '.[media]'``).
+"""Make the bundled sample media: ``python -m streamer.media.samples [DIR]`` (needs PyAV: ``pip install -e '.[media]'``).
 
 Everything is generated (moving colour bars with a noise patch, sine tones), so
 there is no licensing question. Output is deterministic where the formats

@@ -27,9 +27,9 @@ from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from streamer.pacing import TokenBucket, piece_size
-from streamer.representation import OCTET_STREAM
-from streamer.sources import SourceTruncatedError, io_limiter
+from streamer.http.pacing import TokenBucket, piece_size
+from streamer.http.representation import OCTET_STREAM
+from streamer.sources.base import SourceTruncatedError, io_limiter
 
 STALL_TIMEOUT_S = 60.0
 STALL_TIMEOUT_KEY = "streamer.stall_timeout_s"  # scope key: per-request override

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 
 from aiofiles.os import wrap
 
-from streamer.multipart import Segment
-from streamer.ranges import ByteRange
-from streamer.sources import ByteSource
+from streamer.http.multipart import Segment
+from streamer.http.ranges import ByteRange
+from streamer.sources.base import ByteSource
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -1,0 +1,2 @@
+"""Server wiring: settings, the application factory, the command line.
+"""
