@@ -1,0 +1,152 @@
+"""HLS init and media segments of one file, each made on its own with PyAV: no state between requests.
+
+A segment is the packets of the first video stream from the keyframe at its
+start to the next segment's keyframe (decode order), and the audio packets
+presented in between, copied, muxed into memory as fragmented MP4. Timestamps
+are the source's moved by ``OFFSET_S``, so ``tfdt`` runs on across segments and
+no decode time is negative. No creation times, bitexact: the same bytes every
+time. Every container is closed before a function returns. All functions block.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import av
+
+from streamer.media.hlsplan import SegmentSpan
+
+OFFSET_S = 10  # seconds added to every timestamp: B-frame and audio-priming decode times stay positive
+EPS_S = 0.0005  # keyframe times from the index are exact to the millisecond (Matroska): match within half
+COPIED_AUDIO = frozenset({"aac", "mp3", "opus", "flac"})  # browsers decode these in fMP4
+MUX_OPTIONS = {
+    # one moof per keyframe; tfdt from the first packet's dts (frag_discont, no edit list); no mfra
+    "movflags": "empty_moov+default_base_moof+frag_discont+frag_keyframe+skip_trailer",
+    "use_editlist": "0",
+    "fflags": "+bitexact",
+    "avoid_negative_ts": "disabled",
+}
+
+
+class SegmentError(ValueError):
+    """The file cannot be cut as planned: no video, no packets where the index said, a damaged stream."""
+
+
+@dataclass
+class _Streams:
+    video: Any
+    audio: Any | None
+
+
+def _select(container: Any) -> _Streams:
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not videos:
+        raise SegmentError("no video stream")
+    audio = next((s for s in container.streams.audio if s.codec_context.name in COPIED_AUDIO), None)
+    return _Streams(videos[0], audio)
+
+
+@contextmanager
+def _open_pair(path: str | os.PathLike[str]) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], io.BytesIO]]:
+    """The source, its selected streams, an fMP4 output in memory and the stream map: all closed after."""
+    buffer = io.BytesIO()
+    with av.open(os.fspath(path)) as source, av.open(buffer, "w", format="mp4", options=MUX_OPTIONS) as output:
+        streams = _select(source)
+        mapping = {}
+        for stream in (streams.video, streams.audio):
+            if stream is not None:
+                out = output.add_stream_from_template(stream)
+                if stream.codec_context.name == "hevc":
+                    out.codec_tag = "hvc1"  # Safari refuses hev1
+                mapping[stream] = out
+        yield source, streams, output, mapping, buffer
+
+
+def _moof_offset(data: bytes) -> int:
+    at = data.find(b"moof")
+    if at < 4:
+        raise SegmentError("the muxer wrote no fragment")
+    return at - 4
+
+
+def make_init(path: str | os.PathLike[str]) -> bytes:
+    """``init.mp4``: the ``ftyp`` and the empty ``moov`` of the selected streams."""
+    try:
+        with _open_pair(path) as (_source, _streams, output, _mapping, buffer):
+            output.start_encoding()
+        return buffer.getvalue()
+    except av.FFmpegError as exc:
+        raise SegmentError(f"cannot read the file: {exc}") from exc
+
+
+def _fill_dts(packets: list[Any]) -> None:
+    """Decode times for video packets the demuxer left without (Matroska stores presentation times only).
+
+    Decode time i is the i-th presentation time ``delay`` frames back, ``delay`` being the
+    largest reordering in the segment, so decode times rise and never pass presentation times.
+    """
+    if all(p.dts is not None for p in packets):
+        return
+    ordered = sorted(p.pts for p in packets)
+    rank = {pts: i for i, pts in enumerate(ordered)}
+    delay = max(i - rank[p.pts] for i, p in enumerate(packets))
+    step = ordered[1] - ordered[0] if len(ordered) > 1 else (packets[0].duration or 1)
+    for i, packet in enumerate(packets):
+        packet.dts = ordered[i - delay] if i >= delay else ordered[0] - (delay - i) * step
+
+
+def _collect(source: Any, streams: _Streams, span: SegmentSpan) -> tuple[list[Any], list[Any]]:
+    """The segment's video packets (decode order) and audio packets, read from its keyframe on."""
+    video, audio = streams.video, streams.audio
+    source.seek(round(Fraction(span.start) / video.time_base), stream=video, backward=True)
+    lo = span.start - EPS_S if span.number else float("-inf")
+    hi = span.stop - EPS_S if span.stop is not None else float("inf")
+    videos: list[Any] = []
+    audios: list[Any] = []
+    video_done, audio_done = False, audio is None
+    for packet in source.demux(*(s for s in (video, audio) if s is not None)):
+        if packet.pts is None or packet.size == 0:
+            continue
+        time = float(packet.pts * packet.time_base)
+        if packet.stream is video and not video_done:
+            if not videos and not (packet.is_keyframe and time >= span.start - EPS_S):
+                continue  # before the keyframe the segment starts with
+            video_done = bool(videos) and packet.is_keyframe and time >= hi
+            if not video_done:
+                videos.append(packet)
+        elif packet.stream is audio and not audio_done:
+            audio_done = time >= hi
+            if lo <= time < hi:
+                audios.append(packet)
+        if video_done and audio_done:
+            break
+    if not videos:
+        raise SegmentError(f"no keyframe at {span.start:.3f} s where the index put one")
+    return videos, audios
+
+
+def make_segment(path: str | os.PathLike[str], span: SegmentSpan) -> bytes:
+    """``{n}.m4s``: the ``moof``/``mdat`` fragments of segment ``span``, without the init."""
+    try:
+        with _open_pair(path) as (source, streams, output, mapping, buffer):
+            videos, audios = _collect(source, streams, span)
+            _fill_dts(videos)
+            for packet in audios:
+                if packet.dts is None:
+                    packet.dts = packet.pts
+            for packet in sorted(videos + audios, key=lambda p: (float(p.dts * p.time_base), p.stream is not streams.video)):
+                offset = round(OFFSET_S / packet.time_base)
+                packet.pts += offset
+                packet.dts += offset
+                packet.stream = mapping[packet.stream]
+                output.mux(packet)
+        data = buffer.getvalue()
+    except av.FFmpegError as exc:
+        raise SegmentError(f"cannot cut segment {span.number}: {exc}") from exc
+    return data[_moof_offset(data) :]

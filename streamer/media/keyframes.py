@@ -1,0 +1,158 @@
+"""The keyframe index of a file's first video stream, from the container's own index.
+
+MP4/MOV: only the ``moov`` box is read (``streamer.media.bmff``); Matroska/WebM:
+only the SeekHead, Info, Tracks and Cues elements (``streamer.media.ebml``).
+Anything else, or an index that is missing or malformed, falls back to a PyAV
+demux of packet headers (never a decode). Results are cached in SQLite under
+the cache directory, keyed by path, size and mtime. All functions here block.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from streamer.media import bmff, ebml
+
+HEAD_BYTES = 64 * 1024  # where Matroska's SeekHead, Info and Tracks are, in practice
+MAX_INDEX_BYTES = 256 << 20  # a moov or Cues larger than this is not read
+MAX_TOP_BOXES = 10_000
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+INDEX_VERSION = 1  # bump when the index of a file would change: older entries are ignored
+
+
+@dataclass(frozen=True)
+class KeyframeIndex:
+    """Presentation times (s) of the keyframes of the first video stream, and its duration (s)."""
+
+    times: tuple[float, ...]
+    duration: float
+    origin: str  # "moov", "cues" or "demux"
+
+
+def _read_at(fd: int, offset: int, length: int) -> bytes:
+    return os.pread(fd, length, offset) if length > 0 else b""
+
+
+def _from_moov(fd: int, size: int) -> KeyframeIndex | None:
+    offset = 0
+    for _ in range(MAX_TOP_BOXES):
+        box = bmff.parse_box_header(_read_at(fd, offset, 16), 0, size - offset)
+        if box is None:
+            return None
+        if box.type == b"moov":
+            if box.end > MAX_INDEX_BYTES:
+                return None
+            tracks = bmff.parse_moov(_read_at(fd, offset, box.end))
+            if not tracks or not tracks[0].times:
+                return None
+            return KeyframeIndex(tuple(map(float, tracks[0].times)), float(tracks[0].duration), "moov")
+        offset += box.end
+        if offset >= size:
+            return None
+    return None
+
+
+def _element(fd: int, position: int, limit: int) -> bytes:
+    """The whole element at ``position``: its header first, then the rest."""
+    head = _read_at(fd, position, 16)
+    element = ebml.parse_element_header(head, 0, 1 << 62)
+    if element is None or element.end > min(MAX_INDEX_BYTES, limit - position):
+        return b""
+    return _read_at(fd, position, element.end)
+
+
+def _from_cues(fd: int, size: int) -> KeyframeIndex | None:
+    head = _read_at(fd, 0, HEAD_BYTES)
+    start = ebml.parse_segment_start(head)
+    if start is None:
+        return None
+    segment = start[0]
+    first = ebml.parse_element_header(head, segment)
+    if first is None or first.id != ebml.SEEK_HEAD or first.end > len(head):
+        return None
+    seeks = ebml.parse_seek_head(head[first.start : first.end])
+    if not seeks or not {ebml.INFO, ebml.TRACKS, ebml.CUES} <= seeks.keys():
+        return None
+    info = ebml.parse_info(_element(fd, segment + seeks[ebml.INFO], size))
+    tracks = ebml.parse_video_tracks(_element(fd, segment + seeks[ebml.TRACKS], size))
+    if info is None or not tracks or info[1] is None:
+        return None
+    times = ebml.parse_cues(_element(fd, segment + seeks[ebml.CUES], size), tracks[0], info[0])
+    if times is None:
+        return None
+    return KeyframeIndex(tuple(map(float, times)), float(info[1]), "cues")
+
+
+def _from_demux(path: str) -> KeyframeIndex | None:
+    """Keyframe flags of the packets of the first video stream: headers only, nothing decoded."""
+    import av  # imported here: the server starts without PyAV
+
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            times: list[Fraction] = []
+            end = Fraction(0)
+            for packet in container.demux(stream):
+                if packet.pts is None or packet.time_base is None:
+                    continue
+                start = packet.pts * packet.time_base
+                end = max(end, start + (packet.duration or 0) * packet.time_base)
+                if packet.is_keyframe:
+                    times.append(start)
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+    if not times:
+        return None
+    return KeyframeIndex(tuple(float(t) for t in sorted(times)), float(end), "demux")
+
+
+def read_keyframes(path: str | os.PathLike[str]) -> KeyframeIndex | None:
+    """The keyframe index of the file at ``path``, or ``None`` if it has no video or cannot be read."""
+    with open(path, "rb") as file:
+        fd = file.fileno()
+        size = os.fstat(fd).st_size
+        magic = _read_at(fd, 0, 12)
+        index = None
+        if magic.startswith(EBML_MAGIC):
+            index = _from_cues(fd, size)
+        elif magic[4:8] in (b"ftyp", b"moov", b"free", b"wide", b"mdat", b"skip"):
+            index = _from_moov(fd, size)
+    return index or _from_demux(os.fspath(path))
+
+
+class KeyframeCache:
+    """Keyframe indexes in one SQLite file, keyed by the file's path, size and mtime."""
+
+    def __init__(self, cache_dir: str | os.PathLike[str] | None) -> None:
+        self.path = Path(cache_dir) / "keyframes.sqlite" if cache_dir is not None else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(self._connect()) as db, db:
+                db.execute("CREATE TABLE IF NOT EXISTS keyframes (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=5.0)
+
+    def get(self, path: str, st: os.stat_result) -> KeyframeIndex | None:
+        """The index of ``path`` as it is in ``st``: from the cache, else read (and stored)."""
+        key = json.dumps([INDEX_VERSION, path, st.st_size, st.st_mtime_ns])
+        if self.path is not None:
+            with closing(self._connect()) as db:
+                row = db.execute("SELECT value FROM keyframes WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                value = json.loads(row[0])
+                return KeyframeIndex(tuple(value["times"]), value["duration"], value["origin"]) if value else None
+        index = read_keyframes(path)
+        if self.path is not None:
+            value = {"times": index.times, "duration": index.duration, "origin": index.origin} if index else None
+            with closing(self._connect()) as db, db:
+                db.execute("INSERT OR REPLACE INTO keyframes VALUES (?, ?)", (key, json.dumps(value)))
+        return index

@@ -1,0 +1,62 @@
+"""Small clips for the HLS tests, made once per session with the ffmpeg program (libx264, libx265, aac).
+
+Each has a known keyframe layout: ``bframes`` (B-frames, a keyframe every 2 s), ``longgop``
+(one keyframe every 10 s, longer than the 6 s target), ``audiofirst`` (audio starts 0.5 s
+before video), in MP4 and MKV (and MOV); ``hevc.mkv`` (HEVC, B-frames); ``ac3.mkv`` (AC-3 audio).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+SECONDS = 14
+FPS = 24
+VIDEO = ["-f", "lavfi", "-i", f"testsrc2=s=128x72:r={FPS}:d={SECONDS}"]
+AUDIO = ["-f", "lavfi", "-i", f"sine=f=440:r=48000:d={SECONDS}"]
+X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-sc_threshold", "0"]
+CLIPS = {
+    "bframes": [*VIDEO, *AUDIO, *X264, "-bf", "2", "-g", "48", "-keyint_min", "48", "-c:a", "aac"],
+    "longgop": [*VIDEO, *AUDIO, *X264, "-bf", "0", "-g", "240", "-c:a", "aac"],
+    "audiofirst": [*VIDEO, "-itsoffset", "-0.5", *AUDIO, *X264, "-bf", "2", "-g", "48", "-c:a", "aac"],
+}
+EXTENSIONS = {"bframes": ("mp4", "mov", "mkv"), "longgop": ("mp4", "mkv"), "audiofirst": ("mp4", "mkv")}
+EXTRA = {
+    "hevc.mkv": [*VIDEO, *AUDIO, "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=48:min-keyint=48:bframes=2:log-level=none", "-c:a", "aac"],
+    "ac3.mkv": [*VIDEO, *AUDIO, *X264, "-g", "48", "-c:a", "ac3"],
+}
+_made: dict[str, Path] = {}
+
+
+def make_clips(folder: Path) -> dict[str, Path]:
+    """Every clip by file name, made in ``folder`` (once per session)."""
+    if _made:
+        return _made
+    jobs = {f"{name}.{ext}": args for name, args in CLIPS.items() for ext in EXTENSIONS[name]} | EXTRA
+    running = [
+        subprocess.Popen(["ffmpeg", "-v", "error", "-y", *args, "-fflags", "+bitexact", str(folder / name)])
+        for name, args in jobs.items()
+    ]
+    if any(process.wait() for process in running):
+        raise RuntimeError("ffmpeg could not make the HLS test clips")
+    _made.update({name: folder / name for name in jobs})
+    return _made
+
+
+def ffprobe_keyframes(path: Path) -> list[float]:
+    """Keyframe times of the first video stream as ffprobe reports them (skip_frame nokey)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey",
+         "-show_entries", "frame=pts_time", "-of", "csv=p=0", str(path)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return [float(line.split(",")[0]) for line in out.split() if line.strip(",")]
+
+
+def packet_hashes(target: str, stream: str = "v:0") -> list[str]:
+    """The MD5 of every packet of ``stream`` of ``target`` (a file or a URL), copied, in order."""
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", target, "-map", f"0:{stream}", "-c", "copy", "-f", "framemd5", "-"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
