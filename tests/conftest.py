@@ -160,7 +160,9 @@ def cold_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def settings_for(media_root: Path, io: str) -> Settings:
-    return Settings(media_dir=media_root, io=io, chunk_size=64 * 1024, open_file_idle=OPEN_FILE_IDLE_S)  # type: ignore[arg-type]
+    return Settings(  # type: ignore[arg-type]
+        media_dir=media_root, io=io, chunk_size=64 * 1024, open_file_idle=OPEN_FILE_IDLE_S, cache_dir=media_root.parent / "cache"
+    )
 
 
 @pytest.fixture(scope="session", params=["sync", "async"])

@@ -39,6 +39,7 @@ _OPTIONS = {
     "send_buffer": "kernel send buffer per connection, e.g. 256KiB (default); 0 for the kernel's autotuning",
     "open_files": "media files kept open between requests, closed when they change (default 1000); 0 for none",
     "open_file_idle": "seconds an unused open file stays open (default 10)",
+    "cache_dir": "folder for derived data such as keyframe indexes (default $XDG_CACHE_HOME/streamer, else ~/.cache/streamer)",
 }
 
 

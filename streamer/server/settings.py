@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +32,12 @@ SEND_BUFFER = 256 * 1024
 MAX_TIMEOUT_S = 3600
 OPEN_FILES = 1000  # files kept open between requests, like nginx's open_file_cache max=
 OPEN_FILE_IDLE_S = 10.0  # a cached file unused this long is closed
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/streamer``, else ``~/.cache/streamer``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "streamer"
+
+
 _SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
@@ -66,11 +72,13 @@ class Settings:
     send_buffer: int = SEND_BUFFER  # bytes, 0 for the kernel's autotuning
     open_files: int = OPEN_FILES  # 0: open every file for every request
     open_file_idle: float = OPEN_FILE_IDLE_S
+    cache_dir: Path = field(default_factory=default_cache_dir)  # keyframe indexes (and other derived data)
 
     def __post_init__(self) -> None:
         if not str(self.media_dir):
             raise SettingsError("media directory must not be empty")
         object.__setattr__(self, "media_dir", Path(self.media_dir))
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         if self.io not in ("async", "sync"):
             raise SettingsError(f"io must be 'async' or 'sync', not {self.io!r}")
         if not MIN_CHUNK_SIZE <= self.chunk_size <= MAX_CHUNK_SIZE:
@@ -144,5 +152,6 @@ _CONVERTERS = {
     "send_buffer": parse_size,
     "open_files": int,
     "open_file_idle": float,
+    "cache_dir": Path,
 }
 _FORMATTERS = {"cors_origins": ",".join}

@@ -1,0 +1,122 @@
+"""/hls over real HTTP, read by ffmpeg as a player: packet-exact video, exact durations, cuts at keyframes.
+
+One server (async form) serves the clips of ``tests.hlsclips``; ffmpeg/ffprobe read the
+playlist from it. The sync form shares every line of the HLS code but the generator.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streamer import Settings
+from streamer.media.keyframes import read_keyframes
+from tests.conftest import ServerThread, require_program, start_server
+from tests.hlsclips import make_clips, packet_hashes
+
+FRAME_S = 1 / 24
+
+
+@pytest.fixture(scope="module")
+def hls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    require_program("ffmpeg", "ffmpeg")
+    clips = make_clips(tmp_path_factory.mktemp("hls-clips"))
+    root = tmp_path_factory.mktemp("hls-root")
+    (root / "sub dir").mkdir()
+    for name, path in clips.items():
+        os.link(path, root / "sub dir" / name)
+    (root / "notes.txt").write_text("not a video")
+    running = start_server(Settings(media_dir=root, cache_dir=tmp_path_factory.mktemp("hls-cache")))
+    yield running
+    running.stop()
+
+
+def url(server: ServerThread, name: str, resource: str = "index.m3u8") -> str:
+    return f"{server.base_url}/hls/sub%20dir/{name}/{resource}"
+
+
+def ffprobe_duration(target: str) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", target],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return float(out.strip())
+
+
+@pytest.mark.clients
+@pytest.mark.parametrize(
+    "name", ["bframes.mp4", "bframes.mov", "bframes.mkv", "longgop.mkv", "audiofirst.mp4", "audiofirst.mkv", "hevc.mkv"]
+)
+def test_ffmpeg_reassembles_the_video_packet_for_packet(hls_server: ServerThread, name: str) -> None:
+    source = hls_server.settings.media_dir / "sub dir" / name
+    assert packet_hashes(url(hls_server, name)) == packet_hashes(str(source))
+
+
+def test_playlist_durations_and_cuts_are_the_keyframes(hls_server: ServerThread) -> None:
+    source = hls_server.settings.media_dir / "sub dir" / "bframes.mkv"
+    index = read_keyframes(source)
+    with hls_server.client() as client:
+        response = client.get(url(hls_server, "bframes.mkv"))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.apple.mpegurl"
+    lines = response.text.splitlines()
+    durations = [float(line[8:].rstrip(",")) for line in lines if line.startswith("#EXTINF:")]
+    assert index is not None and sum(durations) == pytest.approx(index.duration, abs=FRAME_S)
+    assert [line for line in lines if not line.startswith("#")] == [f"{n}.m4s" for n in range(len(durations))]
+    starts = [sum(durations[:n]) for n in range(1, len(durations))]
+    assert all(any(abs(start - t) < 0.03 for t in index.times) for start in starts)  # 0.021: first starts at 0
+
+
+def test_seek_to_the_last_segment(hls_server: ServerThread, tmp_path: Path) -> None:
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", "12.5", "-i", url(hls_server, "bframes.mp4"), "-frames:v", "3", "-f", "null", "-"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_segments_are_byte_identical_and_planned(hls_server: ServerThread) -> None:
+    with hls_server.client() as client:
+        first = client.get(url(hls_server, "bframes.mp4", "1.m4s"))
+        second = client.get(url(hls_server, "bframes.mp4", "1.m4s"))
+        assert first.status_code == second.status_code == 200
+        assert first.content == second.content and first.headers["etag"] == second.headers["etag"]
+        assert first.headers["content-type"] == "video/mp4"
+        assert int(first.headers["content-length"]) == len(first.content)
+        assert client.get(url(hls_server, "bframes.mp4", "1.m4s"), headers={"if-none-match": first.headers["etag"]}).status_code == 304
+        part = client.get(url(hls_server, "bframes.mp4", "1.m4s"), headers={"range": "bytes=100-199"})
+        assert part.status_code == 206 and part.content == first.content[100:200]
+        head = client.head(url(hls_server, "bframes.mp4", "1.m4s"))
+        assert head.status_code == 200 and head.headers["content-length"] == first.headers["content-length"]
+        assert head.content == b""
+        other = client.get(url(hls_server, "bframes.mp4", "2.m4s"))
+        assert other.headers["etag"] != first.headers["etag"]
+        init = client.get(url(hls_server, "bframes.mp4", "init.mp4"))
+        assert init.content[4:8] == b"ftyp" and first.content[4:8] == b"moof"
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "says"),
+    [
+        pytest.param("sub%20dir/bframes.mp4/99.m4s", 404, "segments 0 to", id="segment-past-the-end"),
+        pytest.param("sub%20dir/bframes.mp4/01.m4s", 404, "No HLS resource", id="leading-zero"),
+        pytest.param("sub%20dir/bframes.mp4/-1.m4s", 404, "No HLS resource", id="negative"),
+        pytest.param("sub%20dir/bframes.mp4/x.ts", 404, "No HLS resource", id="unknown-resource"),
+        pytest.param("sub%20dir/missing.mp4/index.m3u8", 404, "Not Found", id="missing-file"),
+        pytest.param("sub%20dir/index.m3u8", 404, "Not Found", id="folder"),
+        pytest.param("notes.txt/index.m3u8", 422, "No video stream", id="not-a-video"),
+        pytest.param("notes.txt/0.m4s", 422, "No video stream", id="not-a-video-segment"),
+        pytest.param("notes.txt/init.mp4", 422, "Cannot make HLS", id="not-a-video-init"),
+        pytest.param(".hidden/index.m3u8", 404, "Not Found", id="hidden-path"),
+        pytest.param("index.m3u8", 404, "Not Found", id="no-file-named"),
+    ],
+)
+def test_bad_requests_say_why(hls_server: ServerThread, path: str, status: int, says: str) -> None:
+    response = httpx.get(f"{hls_server.base_url}/hls/{path}")
+    assert response.status_code == status
+    assert says in response.json()["detail"]
