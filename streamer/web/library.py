@@ -1,32 +1,18 @@
-"""GET /api/media (the JSON catalog) and GET / (the media library page)."""
+"""GET /api/media: the JSON catalog of the media root, one folder page at a time."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from importlib.resources import files
 from typing import Any
 
 from asyncer import asyncify
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import HTMLResponse
 
 from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, decode_cursor, list_folder
 from streamer.http.paths import parse_media_path
 from streamer.web.openapi import add_get_and_head, error
 from streamer.sources.base import io_limiter
-
-PAGE_HTML = files("streamer").joinpath("static/index.html").read_text(encoding="utf-8")
-PAGE_HEADERS = {
-    # Everything the page needs is inline or same-origin: nothing else may load.
-    "content-security-policy": (
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-        "img-src 'self'; media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'"
-    ),
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-}
-
 
 def catalog_router(root: str | os.PathLike[str]) -> APIRouter:
     real_root = os.path.realpath(root)
@@ -49,10 +35,6 @@ def catalog_router(root: str | os.PathLike[str]) -> APIRouter:
             raise HTTPException(404, "No such folder.") from exc
         return asdict(page)
 
-    async def index() -> HTMLResponse:
-        return HTMLResponse(PAGE_HTML, headers=PAGE_HEADERS)
-
     refusals = {400: error("The cursor is not one this server gave out."), 404: error("No such folder.")}
     add_get_and_head(router, "/api/media", api_media, responses=refusals, summary="One page of a media folder's listing")
-    add_get_and_head(router, "/", index, response_class=HTMLResponse, summary="The media library page")
     return router

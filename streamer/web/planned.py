@@ -22,9 +22,9 @@ from streamer.sources.chunks import CHUNK_SIZE, aiter_chunks, chunk_spans, iter_
 from streamer.http.multipart import Segment
 from streamer.http.plan import ResponsePlan, plan_response
 from streamer.http.representation import Representation
-from streamer.web.responses import PACE_KEY, STALL_TIMEOUT_KEY, Pace
+from streamer.web.responses import PACE_KEY, STALL_TIMEOUT_KEY, MediaResponse, Pace
 from streamer.web.openapi import BINARY, BUSY, error
-from streamer.sources.base import ByteSource
+from streamer.sources.base import ByteSource, MemorySource
 
 BOUNDARY_BYTES = 12  # random bytes in a multipart boundary (24 hex digits)
 MAX_RATE = 1 << 40  # bytes per second: far above any link, still a number
@@ -103,6 +103,22 @@ def answer(request: Request, response: Response, rep: Representation, *, downloa
     plan = plan_for(request, rep, download=download)
     apply_plan(plan, response)
     return plan
+
+
+def bytes_response(
+    request: Request, data: bytes, rep: Representation, response_class: type[MediaResponse] = MediaResponse
+) -> MediaResponse:
+    """A planned answer whose body is ``data`` (made in memory): Range, 304/412/416, HEAD, exact Content-Length.
+
+    ``rep`` must describe ``data``: its size, and a validator or mtime that changes when the bytes do.
+    """
+    if rep.size != len(data):
+        raise ValueError(f"the representation says {rep.size} bytes, the body has {len(data)}")
+    plan = plan_for(request, rep)
+    raise_if_bodiless(plan)
+    spans = chunk_spans(plan.body if request.method == "GET" else (), max(len(data), 1))
+    body = b"".join(iter_chunks(MemorySource(data), spans))  # HEAD: nothing, the headers say it all
+    return response_class(body, plan.status, dict(plan.headers))
 
 
 def planned_responses(content: dict[str, Any], what: str) -> dict[int | str, dict[str, Any]]:
