@@ -28,6 +28,18 @@ CLIPS = (
     ("long/seek-test.mp4", "mp4", "libx264", "aac", 10, True, 80),
     ("bars.webm", "webm", "libvpx-vp9", "libopus", 4, False, 32),
 )
+SERIES = tuple(f"series/Episode {n}.mkv" for n in (1, 2, 10))  # H.264/AAC in Matroska: plays once converted
+LEGACY = "legacy/old-camera.avi"  # MPEG-4 Part 2 and MP3 in AVI: no browser decodes the video
+ALBUM = (
+    # name, title, track, seconds, frequency
+    ("album/01 Morning.mp3", "Morning", 1, 3, 392.0),
+    ("album/02 Evening.mp3", "Evening", 2, 3, 329.63),
+)
+ALBUM_TAGS = {"artist": "The Sine Waves", "album": "Test Tones", "date": "2026", "genre": "Ambient"}
+PHOTOS = (("photos/dawn.jpg", 0), ("photos/noon.jpg", 1), ("photos/dusk.jpg", 2))  # (name, palette)
+PHOTO_SIZE = (1600, 1200)
+SUBTITLES = "bars-faststart.en.srt"
+SUBTITLE_TEXT = "1\n00:00:00,500 --> 00:00:02,000\nColour bars\n\n2\n00:00:02,000 --> 00:00:03,800\nand a tone\n"
 TONES = (
     # name, container, codec, seconds, frequency
     ("tones/a440.mp3", "mp3", "libmp3lame", 6, 440.0),
@@ -116,6 +128,55 @@ def make_tone(av: Any, path: Path, fmt: str, codec: str, seconds: int, frequency
         _encode_audio(av, container, stream, seconds, frequency)
 
 
+def make_small_clip(av: Any, path: Path, fmt: str, vcodec: str, acodec: str, seconds: int) -> None:
+    """A 160x90 clip for the containers and codecs browsers do not play as they are."""
+    with av.open(str(path), "w", format=fmt, options=BITEXACT) as container:
+        video = container.add_stream(vcodec, rate=FPS, options={"threads": "1", "g": str(FPS)})
+        video.width, video.height, video.pix_fmt = WIDTH // 2, HEIGHT // 2, "yuv420p"
+        audio = _audio_stream(container, acodec)
+        noise = random.Random(seconds)
+        for index in range(seconds * FPS):
+            frame = _bars_frame(av, index, noise, 8).reformat(width=WIDTH // 2, height=HEIGHT // 2)
+            frame.pts, frame.pict_type = index, av.video.frame.PictureType.NONE
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        _encode_audio(av, container, audio, seconds, 440.0)
+
+
+def make_song(av: Any, path: Path, title: str, track: int, seconds: int, frequency: float) -> None:
+    with av.open(str(path), "w", format="mp3", options=BITEXACT) as container:
+        container.metadata.update({**ALBUM_TAGS, "title": title, "track": f"{track}/{len(ALBUM)}"})
+        stream = _audio_stream(container, "libmp3lame")
+        _encode_audio(av, container, stream, seconds, frequency)
+
+
+def _fill_plane(plane: Any, data: bytes) -> None:
+    """Copy tightly packed rows into a plane whose rows may be padded to its line size."""
+    width = len(data) // plane.height
+    pad = bytes(plane.line_size - width)
+    plane.update(b"".join(data[y * width : (y + 1) * width] + pad for y in range(plane.height)))
+
+
+def make_jpeg(av: Any, path: Path, width: int, height: int, palette: int) -> None:
+    """A smooth sky-and-ground picture (JPEG compresses it well), encoded by FFmpeg's own MJPEG encoder."""
+    frame = av.VideoFrame(width, height, "yuvj420p")
+    luma = bytearray(width * height)
+    horizon = height * (5 + palette) // 10
+    for y in range(height):
+        value = 60 + 150 * y // horizon if y < horizon else 40 + 60 * (height - y) // (height - horizon)
+        luma[y * width : (y + 1) * width] = bytes([min(value + x * 30 // width, 255) for x in range(width)])
+    tint = ((150, 110), (90, 170), (170, 140))[palette % 3]
+    chroma = [bytes([tint[0]]) * (width * height // 4), bytes([tint[1]]) * (width * height // 4)]
+    for plane, data in zip(frame.planes, (bytes(luma), *chroma)):
+        _fill_plane(plane, data)
+    with av.open(str(path), "w", format="image2", options={**BITEXACT, "update": "1"}) as container:
+        stream = container.add_stream("mjpeg", rate=1, options={"q:v": "4"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuvj420p"
+        frame.pts = 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
 def make_png(path: Path, width: int = 64, height: int = 64) -> None:
     """A colour-wheel-ish gradient, written with zlib alone (PNG is simple enough)."""
 
@@ -143,10 +204,28 @@ def make_all(root: Path) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         make_tone(av, path, fmt, codec, seconds, frequency)
         made.append(path)
+    made += make_library(av, root)
     (root / "images").mkdir(exist_ok=True)
     make_png(root / "images" / "gradient.png")
     made.append(root / "images" / "gradient.png")
     return made
+
+
+def make_library(av: Any, root: Path) -> list[Path]:
+    """What a real library has beyond clips: a series, a legacy file, an album with its cover, photos, subtitles."""
+    jobs = [(make_small_clip, name, ("matroska", "libx264", "aac", 1)) for name in SERIES]
+    jobs.append((make_small_clip, LEGACY, ("avi", "mpeg4", "libmp3lame", 2)))
+    jobs += [(make_song, name, (title, track, seconds, frequency)) for name, title, track, seconds, frequency in ALBUM]
+    jobs += [(make_jpeg, name, (*PHOTO_SIZE, palette)) for name, palette in PHOTOS]
+    jobs.append((make_jpeg, "album/cover.jpg", (300, 300, 1)))
+    made = []
+    for make, name, args in jobs:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make(av, path, *args)
+        made.append(path)
+    (root / SUBTITLES).write_text(SUBTITLE_TEXT, encoding="utf-8")
+    return [*made, root / SUBTITLES]
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """create_app(settings) -> FastAPI: wiring only.
 
 Routes: ``/`` (the library page, with ``/favicon.ico`` and ``/static/{name}``), ``/api/media`` (the catalog),
-``/media/{path}`` (GET, HEAD), ``/hls/{path}/index.m3u8|init.mp4|{n}.m4s``, ``/healthz``, ``/debug/lag``,
-``/debug/runtime``, ``/metrics``, the load-testing routes; anything else is 404. The app runs a loop-lag
-monitor for its lifetime.
+``/media/{path}`` (GET, HEAD), ``/hls/{path}/index.m3u8|init.mp4|{n}.m4s``, ``/subtitles/{path}`` (WebVTT),
+``/healthz``, ``/debug/lag``, ``/debug/runtime``, ``/metrics``, the load-testing routes; anything else is 404.
+The app runs a loop-lag monitor for its lifetime.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from streamer.web.responses import StreamSlots
 from streamer.web.openapi import add_get_and_head, error
 from streamer.web.library import catalog_router
 from streamer.web.page import page_router
+from streamer.web.subtitles import subtitles_router
 from streamer.web.load import LoadLimits, load_router
 from streamer.web.hls import HlsFiles, hls_router
 from streamer.web.media import MediaFiles, media_router
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         media_router(files, io=settings.io),
         hls_router(HlsFiles(settings.media_dir, settings.cache_dir), io=settings.io),
         catalog_router(settings.media_dir),
+        subtitles_router(settings.media_dir),
         load_router(limits, settings.io),
     ]
     for router in routers:

@@ -21,6 +21,13 @@ VIDEO_STATE = f"""() => {{
 }}"""
 
 
+ENTRY_NAMES = "Array.from(document.querySelectorAll('#entries .entry'), (b) => b.getAttribute('aria-label'))"
+ROOT_LISTING = [
+    "album", "images", "legacy", "long", "photos", "series", "tones",
+    "bars-faststart.en.srt", "bars-faststart.mp4", "bars-moov-at-end.mp4", "bars.webm",
+]
+
+
 def open_entry(page, library: ServerThread, folder: str, name: str) -> None:
     page.goto(f"{library.base_url}/#/{folder}")
     page.get_by_role("button", name=name, exact=True).click()
@@ -29,17 +36,18 @@ def open_entry(page, library: ServerThread, folder: str, name: str) -> None:
 def test_page_lists_the_bundled_media_and_browses_folders_by_keyboard(page, library: ServerThread) -> None:
     page.goto(library.base_url + "/")
     page.get_by_role("button", name="bars.webm").wait_for()
-    listed = page.locator("#entries button.entry").all_inner_texts()
-    assert listed == ["images", "long", "tones", "bars-faststart.mp4", "bars-moov-at-end.mp4", "bars.webm"]
-    assert page.get_by_text("moov at end").count() == 1
-    assert page.get_by_role("link", name="Download bars.webm").get_attribute("href") == "/media/bars.webm?download=1"
+    assert page.evaluate(ENTRY_NAMES) == ROOT_LISTING
+    assert page.get_by_role("status").inner_text() == f"{len(ROOT_LISTING)} items"
+    assert page.get_by_role("link", name="Download bars.webm").get_attribute("href").endswith("media/bars.webm?download=1")
     page.get_by_role("button", name="tones").focus()
     page.keyboard.press("Enter")
     page.get_by_role("button", name="a440.mp3").wait_for()
-    assert page.locator("#entries button.entry").all_inner_texts() == ["a440.mp3", "c523.wav", "e659.opus"]
+    assert page.evaluate(ENTRY_NAMES) == ["a440.mp3", "c523.wav", "e659.opus"]
     assert page.get_by_role("navigation", name="Folder").get_by_role("link", name="tones").get_attribute("aria-current") == "page"
+    assert page.get_by_role("button", name="List").get_attribute("aria-pressed") == "true"  # a folder of music is a list
     page.go_back()
     page.get_by_role("button", name="bars.webm").wait_for()
+    assert page.get_by_role("button", name="Grid").get_attribute("aria-pressed") == "true"
 
 
 @pytest.mark.parametrize("name", ["bars-faststart.mp4", "bars-moov-at-end.mp4", "bars.webm"])
@@ -93,8 +101,43 @@ def test_page_fits_a_phone_and_is_captured(page, library: ServerThread) -> None:
     page.screenshot(path=artifact(f"library-{library.io}-phone.png"), full_page=True)
 
 
-def test_image_is_shown(page, library: ServerThread) -> None:
-    open_entry(page, library, "images", "gradient.png")
-    page.wait_for_function("() => { const i = document.querySelector('#player img'); return i && i.complete && i.naturalWidth > 0; }")
-    assert page.evaluate("document.querySelector('#player img').naturalWidth") == 64
-    assert page.get_by_role("img", name="gradient.png").is_visible()
+VIEWER_IMAGE = "() => { const i = document.querySelector('#viewer-image'); return i.complete && i.naturalWidth > 0; }"
+
+
+def test_photos_open_large_and_page_by_keyboard_and_swipe(page, library: ServerThread) -> None:
+    open_entry(page, library, "photos", "dawn.jpg")
+    viewer = page.get_by_role("dialog", name="Photo")
+    viewer.wait_for()
+    page.wait_for_function(VIEWER_IMAGE)
+    assert page.locator("#viewer-caption").inner_text() == "dawn.jpg · 1 / 3"
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.querySelector('#viewer-caption').textContent.startsWith('dusk.jpg')")
+    page.wait_for_function(VIEWER_IMAGE)
+    box = page.locator("#viewer .stage").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.8, y)  # a swipe to the left: the next photo
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.2, y, steps=5)
+    page.mouse.up()
+    assert page.locator("#viewer-caption").inner_text() == "noon.jpg · 3 / 3"
+    assert page.get_by_role("button", name="Next photo").is_disabled()
+    assert page.get_by_role("link", name="Original").get_attribute("href").endswith("media/photos/noon.jpg")
+    page.screenshot(path=artifact(f"viewer-{library.io}.png"))
+    page.keyboard.press("Escape")
+    viewer.wait_for(state="hidden")
+
+
+def test_an_album_plays_through_in_order(page, library: ServerThread) -> None:
+    open_entry(page, library, "album", "01 Morning.mp3")
+    page.wait_for_function(PLAYING_PAST, arg=0.1)
+    page.evaluate(f"() => {{ const m = {CURRENT_MEDIA}; m.currentTime = m.duration - 0.3; }}")
+    page.wait_for_function(f"() => {CURRENT_MEDIA}.getAttribute('aria-label') === '02 Evening.mp3'")
+    page.wait_for_function(PLAYING_PAST, arg=0.2)
+    assert page.locator("#entries li.current .entry").get_attribute("aria-label") == "02 Evening.mp3"
+
+
+def test_a_video_this_browser_cannot_play_is_explained(page, library: ServerThread) -> None:
+    open_entry(page, library, "legacy", "old-camera.avi")
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "old-camera.avi" in alert.inner_text()

@@ -1,0 +1,75 @@
+"""SRT to WebVTT, text decoding and languages from file names, as tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamer.media.subtitles import decode_text, is_webvtt, srt_to_vtt, subtitle_language
+
+CUE = "1\n00:00:01,000 --> 00:00:04,500\nHello\n"
+
+
+@pytest.mark.parametrize(
+    ("srt", "vtt"),
+    [
+        pytest.param(CUE, "WEBVTT\n\n00:00:01.000 --> 00:00:04.500\nHello\n\n", id="comma-becomes-point-number-dropped"),
+        pytest.param(CUE.replace("\n", "\r\n"), "WEBVTT\n\n00:00:01.000 --> 00:00:04.500\nHello\n\n", id="crlf"),
+        pytest.param("\ufeff" + CUE, "WEBVTT\n\n00:00:01.000 --> 00:00:04.500\nHello\n\n", id="bom-dropped"),
+        pytest.param("1\n0:0:1,5 --> 0:00:02,25\nHi\n", "WEBVTT\n\n00:00:01.500 --> 00:00:02.250\nHi\n\n", id="short-fields-padded"),
+        pytest.param("00:00:01,000 --> 00:00:02,000\nNo number\n", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nNo number\n\n", id="cue-without-number"),
+        pytest.param("1\n00:00:01,000 --> 00:00:02,000 X1:10 X2:20 Y1:1 Y2:2\nAt\n", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nAt\n\n", id="position-hints-dropped"),
+        pytest.param("1\n00:00:01,000 --> 00:00:02,000\nOne\nTwo\n\n\n\n2\n00:00:03,000 --> 00:00:04,000\nThree\n", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nOne\nTwo\n\n00:00:03.000 --> 00:00:04.000\nThree\n\n", id="two-cues-many-blank-lines"),
+        pytest.param("1\nnot a timing\nText\n\n" + CUE, "WEBVTT\n\n00:00:01.000 --> 00:00:04.500\nHello\n\n", id="bad-timing-block-skipped"),
+        pytest.param("1\n00:00:01,000 --> 00:00:02,000\n<i>it</i> <b>b</b> <font color=\"red\">red</font>\n", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<i>it</i> <b>b</b> red\n\n", id="tags-webvtt-lacks-removed"),
+        pytest.param("1\n00:00:01,000 --> 00:00:02,000\nA & B --> C &amp; 1 < 2\n", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nA &amp; B --&gt; C &amp; 1 &lt; 2\n\n", id="text-escaped"),
+        pytest.param("1\n00:00:01,000 --> 00:00:02,000\n", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n\n", id="empty-cue-kept"),
+        pytest.param("", "WEBVTT\n\n", id="empty-file"),
+        pytest.param("garbage\nmore garbage", "WEBVTT\n\n", id="no-cue-at-all"),
+    ],
+)
+def test_srt_to_vtt(srt: str, vtt: str) -> None:
+    assert srt_to_vtt(srt) == vtt
+    assert is_webvtt(srt_to_vtt(srt))
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        pytest.param("Café".encode(), "Café", id="utf-8"),
+        pytest.param(b"\xef\xbb\xbfCaf\xc3\xa9", "Café", id="utf-8-bom"),
+        pytest.param("Café".encode("utf-16"), "Café", id="utf-16-bom"),
+        pytest.param(b"Caf\xe9 \x93quoted\x94", "Café \u201cquoted\u201d", id="windows-1252"),
+        pytest.param(b"\x81\xe9", "\x81é", id="latin-1-where-1252-has-a-hole"),
+    ],
+)
+def test_decode_text(data: bytes, text: str) -> None:
+    assert decode_text(data) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("WEBVTT\n\n", True, id="header"),
+        pytest.param("\ufeffWEBVTT - title\n", True, id="bom-and-title"),
+        pytest.param("WEBVTT", True, id="header-only"),
+        pytest.param("WEBVTTX\n", False, id="header-glued-to-text"),
+        pytest.param("1\n00:00:01,000 --> 00:00:02,000\n", False, id="srt"),
+    ],
+)
+def test_is_webvtt(text: str, expected: bool) -> None:
+    assert is_webvtt(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("stem", "name", "expected"),
+    [
+        pytest.param("movie", "movie.srt", (None, "Subtitles"), id="no-language"),
+        pytest.param("movie", "movie.en.srt", ("en", "en"), id="two-letters"),
+        pytest.param("movie", "movie.pt-BR.vtt", ("pt-BR", "pt-BR"), id="region"),
+        pytest.param("movie", "movie.eng.forced.srt", ("eng", "eng (forced)"), id="forced"),
+        pytest.param("movie", "movie.SDH.srt", (None, "Subtitles (SDH)"), id="sdh-is-not-a-language"),
+        pytest.param("movie", "movie.director commentary.srt", (None, "Subtitles"), id="free-text-is-not-a-language"),
+    ],
+)
+def test_subtitle_language(stem: str, name: str, expected: tuple[str | None, str]) -> None:
+    assert subtitle_language(stem, name) == expected
