@@ -141,3 +141,37 @@ def test_a_video_this_browser_cannot_play_is_explained(page, library: ServerThre
     alert = page.get_by_role("alert")
     alert.wait_for()
     assert "old-camera.avi" in alert.inner_text()
+
+
+HLS_PLAY = """async (url) => {
+  await new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = 'static/hls.light.min.js';
+    script.onload = resolve; script.onerror = reject;
+    document.head.append(script);
+  });
+  if (!Hls.isSupported()) return 'hls.js is not supported here';
+  const video = document.createElement('video');
+  video.muted = true;
+  video.id = 'hls-under-test';
+  document.body.append(video);
+  const hls = new Hls();
+  hls.loadSource(url);
+  hls.attachMedia(video);
+  await new Promise((resolve) => hls.on(Hls.Events.MANIFEST_PARSED, resolve));
+  await video.play();
+  return 'playing';
+}"""
+HLS_STATE = """() => {
+  const v = document.getElementById('hls-under-test');
+  return { time: v.currentTime, width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames, duration: v.duration };
+}"""
+
+
+def test_hls_js_plays_a_matroska_file_converted_on_the_fly(page, library: ServerThread) -> None:
+    page.goto(library.base_url + "/")
+    assert page.evaluate(HLS_PLAY, "hls/series/Episode%201.mkv/index.m3u8") == "playing"
+    page.wait_for_function("() => document.getElementById('hls-under-test').currentTime > 0.5")
+    state = page.evaluate(HLS_STATE)
+    assert state["width"] == 160 and state["frames"] > 0
+    assert abs(state["duration"] - 1.0) < 0.1
