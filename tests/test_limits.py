@@ -1,4 +1,4 @@
-"""check_request_size: the request-target and header-field bounds, as a table."""
+"""check_request_size and check_host: the request-target, header-field and Host bounds, as tables."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from streamer.web.limits import (
     MAX_HEADER_BYTES,
     MAX_HEADER_FIELDS,
     MAX_TARGET_BYTES,
+    check_host,
     check_request_size,
 )
 
@@ -72,3 +73,19 @@ def field(total: int, name: bytes = b"x-pad") -> tuple[bytes, bytes]:
 )
 def test_check_request_size(raw_path: bytes, query: bytes, headers: Headers, expected: tuple[int, str] | None) -> None:
     assert check_request_size(raw_path, query, headers) == expected
+
+
+@pytest.mark.parametrize(
+    ("version", "headers", "expected"),
+    [
+        pytest.param("1.1", [(b"host", b"a")], None, id="one-host"),
+        pytest.param("1.1", [(b"Host", b"a")], None, id="name-case-insensitive"),
+        pytest.param("1.1", [(b"host", b"")], None, id="empty-host-is-a-host"),
+        pytest.param("1.1", [], (400, "An HTTP/1.1 request must have a Host header field."), id="http11-without-host"),
+        pytest.param("1.0", [], None, id="http10-may-omit-host"),
+        pytest.param("1.1", [(b"host", b"a"), (b"host", b"a")], (400, "More than one Host header field."), id="two-hosts-even-equal"),
+        pytest.param("1.0", [(b"host", b"a"), (b"HOST", b"b")], (400, "More than one Host header field."), id="two-hosts-http10"),
+    ],
+)
+def test_check_host(version: str, headers: Headers, expected: tuple[int, str] | None) -> None:
+    assert check_host(version, headers) == expected

@@ -1,4 +1,4 @@
-"""Request limits checked before routing: over-long targets and header fields are refused.
+"""Request limits checked before routing: over-long targets and header fields, and bad Host framing, are refused.
 
 A pure ASGI middleware, so nothing else runs for a request it refuses. It also
 puts the process's ``StreamSlots`` in every request's scope, for the response
@@ -34,8 +34,18 @@ def check_request_size(raw_path: bytes, query: bytes, headers: list[tuple[bytes,
     return None
 
 
+def check_host(http_version: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, str] | None:
+    """RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, or any request with more than one."""
+    hosts = sum(1 for name, _ in headers if name.lower() == b"host")
+    if hosts > 1:
+        return 400, "More than one Host header field."
+    if hosts == 0 and http_version == "1.1":
+        return 400, "An HTTP/1.1 request must have a Host header field."
+    return None
+
+
 class RequestLimitsMiddleware:
-    """Refuses over-long requests, and hands every request the process's stream slots."""
+    """Refuses over-long requests and bad Host framing, and hands every request the process's stream slots."""
 
     def __init__(self, app: ASGIApp, slots: StreamSlots | None = None) -> None:
         self.app = app
@@ -43,7 +53,9 @@ class RequestLimitsMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            refused = check_request_size(scope.get("raw_path") or b"", scope.get("query_string", b""), scope["headers"])
+            headers = scope["headers"]
+            refused = check_request_size(scope.get("raw_path") or b"", scope.get("query_string", b""), headers)
+            refused = refused or check_host(scope.get("http_version", "1.1"), headers)
             if refused is not None:
                 status, message = refused
                 await JSONResponse({"detail": message}, status_code=status)(scope, receive, send)

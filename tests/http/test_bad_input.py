@@ -113,3 +113,22 @@ def test_thousand_ranges_answered_quickly(
         assert response.header("content-range").startswith(content_range)
     if status in (200, 206):
         wire.assert_body_matches(response, big)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(b"GET /media/small.bin HTTP/1.1\r\nConnection: close\r\n\r\n", id="http11-without-host"),
+        pytest.param(b"GET /media/small.bin HTTP/1.1\r\nHost: a\r\nHost: a\r\nConnection: close\r\n\r\n", id="two-hosts"),
+        pytest.param(b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n", id="two-hosts-any-route"),
+    ],
+)
+def test_host_framing_is_refused_with_400(server: ServerThread, head: bytes) -> None:
+    response = wire.parse_response(wire.exchange(server.port, head))
+    assert response.status == 400
+    assert "Host" in response.body.decode()
+
+
+def test_http10_without_host_is_served(server: ServerThread, small: bytes) -> None:
+    raw = wire.exchange(server.port, b"GET /media/small.bin HTTP/1.0\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(small)
