@@ -7,10 +7,15 @@ call it and hop to a thread only when it returns ``None``. Reads are positional
 (``os.pread``), so ``(offset, length)`` fully describes a chunk and threads
 share no seek pointer. ``FileSource.close`` is idempotent and
 waits for the reads in flight, so a descriptor is never closed under a reader.
+A file is opened beneath the root's descriptor along a path free of symlinks
+(``openat2`` with ``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS``, or a walk of
+``openat`` with ``O_NOFOLLOW`` where the kernel lacks it): a folder swapped for
+a symlink after the path was checked makes the open fail, never escape the root.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import stat
@@ -22,6 +27,13 @@ from streamer.http.paths import is_served_name
 from streamer.sources.base import SourceClosedError, SourceTruncatedError
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
+_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+SYS_OPENAT2 = 437  # the same number on every Linux architecture (the unified syscall table)
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+_RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+OPENAT2_RETRIES = 3  # EAGAIN: a rename raced the lookup; the kernel asks for a retry
 
 
 class FileSource:
@@ -132,6 +144,64 @@ _read_nowait: Callable[[int, int, int], bytes | None] | None = (
 )
 
 
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_has_openat2 = True  # until the kernel (or a seccomp filter) says otherwise
+
+
+def _openat2(dir_fd: int, relative: str) -> int:
+    how = _OpenHow(_OPEN_FLAGS, 0, _RESOLVE)
+    args = (ctypes.c_int(dir_fd), ctypes.c_char_p(os.fsencode(relative)), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+    for _ in range(OPENAT2_RETRIES):
+        fd = _libc.syscall(SYS_OPENAT2, *args)
+        if fd >= 0:
+            return int(fd)
+        code = ctypes.get_errno()
+        if code != errno.EAGAIN:
+            raise OSError(code, os.strerror(code), relative)
+    raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN), relative)
+
+
+def _openat_walk(dir_fd: int, relative: str) -> int:
+    """What ``openat2`` does, one component at a time, each opened with ``O_NOFOLLOW``."""
+    *folders, name = relative.split(os.sep)
+    current = dir_fd
+    try:
+        for folder in folders:
+            parent, current = current, os.open(folder, _DIR_FLAGS, dir_fd=current)
+            if parent != dir_fd:
+                os.close(parent)
+        return os.open(name, _OPEN_FLAGS, dir_fd=current)
+    finally:
+        if current != dir_fd:
+            os.close(current)
+
+
+def open_beneath(root: str, relative: str) -> int:
+    """A descriptor for ``root/relative``, reached without following any symlink and without leaving ``root``.
+
+    A symlink anywhere on the way is ``ELOOP``, an escape ``EXDEV``: the caller
+    passes a path ``os.path.realpath`` already resolved, so either means it changed.
+    """
+    global _has_openat2
+    root_fd = os.open(root, _DIR_FLAGS)
+    try:
+        if _has_openat2:
+            try:
+                return _openat2(root_fd, relative)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSYS, errno.EPERM):  # EPERM: a seccomp filter refused it
+                    raise
+                _has_openat2 = False
+        return _openat_walk(root_fd, relative)
+    finally:
+        os.close(root_fd)
+
+
 def _not_found(path: str) -> FileNotFoundError:
     return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
 
@@ -158,20 +228,20 @@ def open_file_source(root: str, names: tuple[str, ...]) -> tuple[FileSource, os.
     of its descriptor, so headers and bytes describe the same file. Raises
     ``FileNotFoundError`` for anything that may not be served.
     """
-    return open_resolved(resolve_in_root(root, names), names)
+    return open_resolved(root, resolve_in_root(root, names), names)
 
 
-def open_resolved(resolved: str, names: tuple[str, ...]) -> tuple[FileSource, os.stat_result]:
-    """``open_file_source`` for a path ``resolve_in_root`` already gave."""
+def open_resolved(root: str, resolved: str, names: tuple[str, ...]) -> tuple[FileSource, os.stat_result]:
+    """``open_file_source`` for a path ``resolve_in_root(root, names)`` already gave."""
     try:
         mode = os.stat(resolved).st_mode
+        if not stat.S_ISREG(mode):  # never open a FIFO or a device
+            raise _not_found("/".join(names))
+        fd = open_beneath(root, os.path.relpath(resolved, root))
     except OSError as exc:
-        if exc.errno == errno.ELOOP:  # a symlink loop names nothing
+        if exc.errno in (errno.ELOOP, errno.EXDEV, errno.ENOTDIR):  # a symlink loop, or the path changed since checked
             raise _not_found("/".join(names)) from exc
         raise
-    if not stat.S_ISREG(mode):  # never open a FIFO or a device
-        raise _not_found("/".join(names))
-    fd = os.open(resolved, _OPEN_FLAGS)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

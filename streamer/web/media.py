@@ -197,7 +197,7 @@ class MediaFiles:
             except OSError as exc:
                 if not is_missing_watch(exc):
                     raise
-        source, st = open_resolved(resolved, names)
+        source, st = open_resolved(self.root, resolved, names)
         self._open.add(source)  # before the hop returns: if its caller is gone, aclose() still closes it
         return source, st, resolved, wd
 
