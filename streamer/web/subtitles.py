@@ -18,7 +18,7 @@ from streamer.http.paths import parse_media_path
 from streamer.http.representation import Representation
 from streamer.media.subtitles import SUBTITLE_EXTENSIONS, decode_text, is_webvtt, srt_to_vtt
 from streamer.sources.base import io_limiter
-from streamer.sources.file import open_resolved, resolve_in_root
+from streamer.sources.file import open_file_source
 from streamer.web.media import http_error
 from streamer.web.openapi import add_get_and_head, error
 from streamer.web.planned import bytes_response, planned_responses
@@ -30,7 +30,7 @@ VTT = "text/vtt; charset=utf-8"
 
 def read_subtitles(root: str, names: tuple[str, ...]) -> tuple[bytes, os.stat_result]:
     """Blocking: the whole file and its ``fstat``; ``OSError`` if it cannot be served, 413 if too large."""
-    source, st = open_resolved(resolve_in_root(root, names), names)
+    source, st = open_file_source(root, names)
     try:
         if st.st_size > MAX_SUBTITLE_BYTES:
             raise HTTPException(413, f"Subtitle files larger than {MAX_SUBTITLE_BYTES} bytes are not converted.")
