@@ -260,3 +260,12 @@ def spawn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         assert "ResourceWarning" not in output, output
         # uvicorn logs every stream it cancels at the end of the shutdown grace period with a traceback.
         assert output.count("Traceback") == output.count(GRACE_EXCEEDED), output
+
+
+@pytest.fixture(scope="session")
+def thumb_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Photos in every format, a video, audio with and without cover art, and hostile files."""
+    require_program("ffmpeg", "Debian: ffmpeg")
+    from tests.thumb_media import make_thumb_media
+
+    return make_thumb_media(tmp_path_factory.mktemp("thumb-media"))

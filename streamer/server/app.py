@@ -1,9 +1,10 @@
 """create_app(settings) -> FastAPI: wiring only.
 
 Routes: ``/`` (the library page, with ``/favicon.ico`` and ``/static/{name}``), ``/api/media`` (the catalog),
-``/media/{path}`` (GET, HEAD), ``/hls/{path}/index.m3u8|init.mp4|{n}.m4s``, ``/subtitles/{path}`` (WebVTT),
-``/healthz``, ``/debug/lag``, ``/debug/runtime``, ``/metrics``, the load-testing routes; anything else is 404.
-The app runs a loop-lag monitor for its lifetime.
+``/media/{path}`` and ``/thumbs/{path}`` (GET, HEAD), ``/hls/{path}/index.m3u8|init.mp4|{n}.m4s``,
+``/subtitles/{path}`` (WebVTT), ``/healthz``, ``/debug/lag``, ``/debug/runtime``, ``/metrics``, the
+load-testing routes; anything else is 404. The app runs a loop-lag monitor for its lifetime, and
+kills and reaps its media worker processes (started on demand) when it stops.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from streamer.web.subtitles import subtitles_router
 from streamer.web.load import LoadLimits, load_router
 from streamer.web.hls import HlsFiles, hls_router
 from streamer.web.media import MediaFiles, media_router
+from streamer.web.thumbs import Thumbnails, thumbs_router
+from streamer.media.thumbcache import ThumbCache
+from streamer.media.workers import WorkerPool
 from streamer.server.settings import Settings
 from streamer.sources.base import io_limiter
 
@@ -83,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rate=settings.rate_limit or None,
     )
     slots = StreamSlots(settings.max_streams)
+    pool = WorkerPool(settings.media_workers)  # no process until the first job
+    thumbnails = Thumbnails(settings.media_dir, pool, ThumbCache(settings.cache_dir / "thumbs", settings.thumb_cache_size))
     limits = LoadLimits(
         settings.max_bytes, settings.max_duration, settings.chunk_size, settings.stall_timeout, settings.rate_limit or None
     )
@@ -96,8 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 files.cache = OpenFileCache.create(max_entries=settings.open_files, inactive_s=settings.open_file_idle)
             if files.cache is not None:
                 tg.start_soon(files.cache.run)
-            yield
-            tg.cancel_scope.cancel()
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+                await pool.aclose()
         await files.aclose()  # streams cancelled at shutdown may not have closed theirs yet; and the cache
 
     # No redirect from /media to /media/ (which is a 404 anyway): anything unrouted is 404.
@@ -110,9 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.lag = lag
+    app.state.media_pool = pool
     routers = [
         page_router(),
         media_router(files, io=settings.io),
+        thumbs_router(thumbnails),
         hls_router(HlsFiles(settings.media_dir, settings.cache_dir), io=settings.io),
         catalog_router(settings.media_dir),
         subtitles_router(settings.media_dir),
@@ -138,6 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "cached_files": len(files.cache) if files.cache is not None else 0,
             "open_fds": fds,
             "rss_bytes": rss,
+            "media_workers": len(pool.processes),
+            "media_jobs": pool.jobs_started,
         }
 
     add_get_and_head(app.router, "/healthz", healthz, response_class=PlainTextResponse)

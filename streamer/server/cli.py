@@ -39,7 +39,9 @@ _OPTIONS = {
     "send_buffer": "kernel send buffer per connection, e.g. 256KiB (default); 0 for the kernel's autotuning",
     "open_files": "media files kept open between requests, closed when they change (default 1000); 0 for none",
     "open_file_idle": "seconds an unused open file stays open (default 10)",
-    "cache_dir": "folder for derived data such as keyframe indexes (default $XDG_CACHE_HOME/streamer, else ~/.cache/streamer)",
+    "cache_dir": "folder for derived data (keyframe indexes, thumbnails), made on first use (default $XDG_CACHE_HOME/streamer, else ~/.cache/streamer)",
+    "thumb_cache_size": "bytes of thumbnails kept in the cache, least recently used out first, e.g. 512MiB (default 1GiB)",
+    "media_workers": "worker processes for thumbnails and other CPU-heavy media work (default: cores, at most 4)",
 }
 
 

@@ -38,6 +38,8 @@ def default_cache_dir() -> Path:
     return Path(base) / "streamer"
 
 
+THUMB_CACHE_SIZE = 1 << 30  # bytes of thumbnails kept under cache_dir/thumbs
+MEDIA_WORKERS = max(1, min(4, os.cpu_count() or 1))  # processes for thumbnails and other CPU-heavy media work
 _SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
@@ -73,6 +75,8 @@ class Settings:
     open_files: int = OPEN_FILES  # 0: open every file for every request
     open_file_idle: float = OPEN_FILE_IDLE_S
     cache_dir: Path = field(default_factory=default_cache_dir)  # keyframe indexes (and other derived data)
+    thumb_cache_size: int = THUMB_CACHE_SIZE
+    media_workers: int = MEDIA_WORKERS
 
     def __post_init__(self) -> None:
         if not str(self.media_dir):
@@ -107,6 +111,10 @@ class Settings:
             raise SettingsError(f"open files {self.open_files} is outside 0 (no cache)..{1 << 20}")
         if not 0 < self.open_file_idle <= MAX_TIMEOUT_S:
             raise SettingsError(f"open file idle {self.open_file_idle} s is outside (0, {MAX_TIMEOUT_S}]")
+        if not 1 << 20 <= self.thumb_cache_size <= 1 << 50:
+            raise SettingsError(f"thumb cache size {self.thumb_cache_size} bytes is outside 1MiB..{1 << 50}")
+        if not 1 <= self.media_workers <= MAX_WORKERS:
+            raise SettingsError(f"media workers {self.media_workers} is outside 1..{MAX_WORKERS}")
         if not self.media_dir.is_dir():
             raise SettingsError(f"media directory {str(self.media_dir)!r} does not exist or is not a directory")
 
@@ -153,5 +161,7 @@ _CONVERTERS = {
     "open_files": int,
     "open_file_idle": float,
     "cache_dir": Path,
+    "thumb_cache_size": parse_size,
+    "media_workers": int,
 }
 _FORMATTERS = {"cors_origins": ",".join}

@@ -101,3 +101,27 @@ def test_generator_snippet_regenerates_what_bytes_serves() -> None:
     namespace: dict[str, Any] = {"seed": 42, "offset": (1 << 20) - 5, "length": 40}
     exec(compile(snippet("generator"), "README:generator", "exec"), namespace)
     assert namespace["expected"] == expected_bytes(42, (1 << 20) - 5, 40)
+
+
+def test_thumbs_app_serves_planned_thumbnails_and_reaps_its_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from PIL import Image
+
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (900, 600), (10, 120, 200)).save(tmp_path / "photos" / "beach.jpg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    exec(compile(snippet("thumbs-app"), "README:thumbs-app", "exec"), namespace)
+    app, pool = namespace["app"], namespace["pool"]
+    with serve_app(app) as base_url, httpx.Client(base_url=base_url) as client:
+        image = client.get("/thumbs/beach.jpg?size=640", headers={"accept": "image/webp"})
+        again = client.get("/thumbs/beach.jpg?size=640", headers={"accept": "image/webp", "if-none-match": image.headers["etag"]})
+        head = client.head("/thumbs/beach.jpg?size=640", headers={"accept": "image/webp"})
+        schema = client.get("/openapi.json").json()
+        pids = pool.processes
+    assert (image.status_code, image.headers["content-type"]) == (200, "image/webp")
+    assert Image.open(io.BytesIO(image.content)).size == (640, 427)
+    assert again.status_code == 304 and head.headers["content-length"] == str(len(image.content))
+    assert set(schema["paths"]["/thumbs/{path}"]["get"]["responses"]["200"]["content"]) == {"image/webp", "image/jpeg"}
+    assert len(pids) == 1 and pool.processes == [] and not Path(f"/proc/{pids[0]}").exists()  # reaped by the lifespan

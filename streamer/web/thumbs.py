@@ -1,0 +1,204 @@
+"""GET|HEAD /thumbs/{path}?size=N: a small image of a photo, a video's poster, an audio file's cover art.
+
+Everything is checked before any work starts (size in the set, path servable, kind of file);
+the image is made once in a worker process (``streamer.media.workers``), kept in the disk
+cache, and answered as a planned response like any file: ETag from the source's identity,
+size and format, Last-Modified of the source, 304/412/Range/HEAD, exact Content-Length.
+WebP when the client accepts it, else JPEG (``Vary: Accept``). A client that leaves while
+its job is still queued takes the job with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import stat
+from dataclasses import dataclass, replace
+from typing import Any
+
+import anyio
+from asyncer import asyncify
+from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.responses import Response
+
+from streamer.http.paths import is_served_name, parse_media_path
+from streamer.http.representation import Kind, Representation, kind_of, media_type_for
+from streamer.media.thumbcache import ThumbCache, cache_name
+from streamer.media.thumbs import FORMATS, SIZES, THUMB_VERSION, ThumbJob, make_thumbnail
+from streamer.media.jobs import JobError
+from streamer.media.workers import DEADLINE_S, WorkerPool
+from streamer.sources.base import MemorySource, io_limiter
+from streamer.sources.file import resolve_in_root
+from streamer.web.media import http_error
+from streamer.web.openapi import BINARY, RETRY_AFTER, add_get_and_head, error
+from streamer.web.planned import MediaFile, plan_for, planned_responses, raise_if_bodiless
+from streamer.web.responses import MediaResponse
+
+MAX_AGE_S = 7 * 24 * 3600  # browsers keep a thumbnail a week, then revalidate (304)
+COVER_NAMES = ("cover", "folder", "front")
+COVER_EXTENSIONS = (".jpg", ".jpeg", ".png")
+SIZE_QUERY = Query("320", max_length=8, description=f"Longest side in pixels, one of {', '.join(map(str, SIZES))}.")
+logger = logging.getLogger("streamer")
+
+THUMB_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **planned_responses({media_type: BINARY for media_type in FORMATS.values()}, "thumbnail"),
+    400: error(f"size is not one of {', '.join(map(str, SIZES))}."),
+    404: error("No servable file at this path, or an audio file without cover art."),
+    415: error("Not an image, video or audio file."),
+    422: error("The file cannot be made into an image: corrupt, truncated, or over the pixel limit."),
+    503: error("Too many thumbnails are waiting, or the worker died; retry after Retry-After.", headers=RETRY_AFTER),
+    504: error("Making the thumbnail took longer than its deadline."),
+}
+
+
+class ThumbnailResponse(MediaResponse):
+    """Puts an image type in the route's OpenAPI schema; each answer carries its own (WebP or JPEG)."""
+
+    media_type = FORMATS["webp"]
+
+
+@dataclass(frozen=True)
+class Located:
+    """The source file of a thumbnail, as one ``stat`` saw it, and its folder's cover image if it needs one."""
+
+    path: str
+    kind: Kind
+    size: int
+    mtime_ns: int
+    cover: tuple[str, int, int] | None = None  # path, size, mtime_ns
+
+
+def parse_thumb_size(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) not in SIZES:
+        raise HTTPException(400, f"size must be one of {', '.join(map(str, SIZES))}, not {text[:16]!r}.")
+    return int(text)
+
+
+def negotiate_format(accept: str | None) -> str:
+    """``webp`` if the Accept field admits ``image/webp`` (explicitly, q > 0), else ``jpeg``."""
+    for item in (accept or "").split(","):
+        media_range, *params = (part.strip() for part in item.split(";"))
+        if media_range.lower() == "image/webp":
+            q = next((p.partition("=")[2] for p in params if p.lower().startswith("q=")), "1")
+            return "jpeg" if q.strip() in ("0", "0.", "0.0", "0.00", "0.000") else "webp"
+    return "jpeg"
+
+
+def locate(root: str, names: tuple[str, ...]) -> Located:
+    """Blocking. Resolve and stat the source; for audio, find a cover file beside it."""
+    kind = kind_of(media_type_for(names[-1]))
+    path = resolve_in_root(root, names)
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise FileNotFoundError(path)
+    if kind is Kind.OTHER:
+        raise HTTPException(415, "Not an image, video or audio file: there is nothing to make a thumbnail of.")
+    cover = folder_cover(root, names[:-1]) if kind is Kind.AUDIO else None
+    return Located(path, kind, st.st_size, st.st_mtime_ns, cover)
+
+
+def folder_cover(root: str, folder: tuple[str, ...]) -> tuple[str, int, int] | None:
+    """Blocking. ``cover``, ``folder`` or ``front`` (.jpg, .jpeg, .png, any case) in ``folder``, first found."""
+    try:
+        names = {name.lower(): name for name in os.listdir(resolve_in_root(root, folder))}
+    except OSError:
+        return None
+    for stem in COVER_NAMES:
+        for extension in COVER_EXTENSIONS:
+            name = names.get(stem + extension)
+            if name is None or not is_served_name(name):
+                continue
+            try:
+                path = resolve_in_root(root, (*folder, name))
+                st = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                return path, st.st_size, st.st_mtime_ns
+    return None
+
+
+class Thumbnails:
+    """Makes, caches and answers thumbnails of the files under ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str], pool: WorkerPool, cache: ThumbCache,
+                 deadline_s: float = DEADLINE_S) -> None:
+        self.root = os.path.realpath(root)
+        self.pool = pool
+        self.cache = cache
+        self.deadline_s = deadline_s
+
+    async def __call__(self, path: str, request: Request, size: str = SIZE_QUERY) -> Response:
+        pixels = parse_thumb_size(size)
+        names = parse_media_path(path)
+        if names is None:
+            raise HTTPException(404, "Not Found")
+        fmt = negotiate_format(request.headers.get("accept"))
+        try:
+            source = await asyncify(locate, limiter=io_limiter())(self.root, names)
+        except OSError as exc:
+            raise http_error(exc) from exc
+        key = (THUMB_VERSION, source.path, source.size, source.mtime_ns, source.cover, pixels, fmt)
+        name = cache_name(*key)
+        data = await self._image(name, ThumbJob(source.path, source.kind.value, pixels, fmt, "", source.cover and source.cover[0]),
+                                 request)
+        if data is None:  # the client left
+            return Response(status_code=499)
+        stem = posixpath.splitext(names[-1])[0]
+        rep = Representation(len(data), source.mtime_ns, FORMATS[fmt], f"{stem}.{pixels}.{fmt}", validator=name[:24])
+        plan = plan_for(request, rep)
+        extra = (("cache-control", f"private, max-age={MAX_AGE_S}"), ("vary", "Accept"))
+        plan = replace(plan, headers=plan.headers + extra)
+        raise_if_bodiless(plan)
+        body = b"" if request.method == "HEAD" else b"".join(MediaFile(MemorySource(data), plan.body).iter_chunks())
+        return ThumbnailResponse(body, plan.status, dict(plan.headers))
+
+    async def _image(self, name: str, job: ThumbJob, request: Request) -> bytes | None:
+        """The thumbnail's bytes from the cache or a worker; ``None`` if the client left first."""
+
+        async def make(output: str) -> None:
+            await self.pool.run(make_thumbnail, replace(job, output=output), deadline_s=self.deadline_s)
+
+        outcome: list[bytes | Exception] = []
+        async with anyio.create_task_group() as tg:
+
+            async def work() -> None:
+                try:
+                    outcome.append(await self.cache.get_or_make(name, make))
+                except Exception as exc:  # raised below, not wrapped in the task group's ExceptionGroup
+                    outcome.append(exc)
+                finally:
+                    tg.cancel_scope.cancel()
+
+            tg.start_soon(work)
+            tg.start_soon(_until_disconnect, request)
+        if outcome and isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return outcome[0] if outcome else None
+
+
+async def _until_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def thumbs_router(thumbnails: Thumbnails) -> APIRouter:
+    router = APIRouter()
+
+    async def thumbnail(path: str, request: Request, size: str = SIZE_QUERY) -> Response:
+        try:
+            return await thumbnails(path, request, size)
+        except JobError as exc:
+            headers = {"retry-after": "1"} if exc.status == 503 else None
+            raise HTTPException(exc.status, exc.reason, headers) from exc
+
+    add_get_and_head(
+        router,
+        "/thumbs/{path:path}",
+        thumbnail,
+        response_class=ThumbnailResponse,
+        responses=THUMB_RESPONSES,
+        summary="A thumbnail of a photo, a video's poster frame, or an audio file's cover art",
+    )
+    return router
