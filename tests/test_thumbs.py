@@ -79,7 +79,9 @@ def test_result_has_no_metadata(thumb_root: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "kind", "status", "reason"),
     [
-        pytest.param("bomb.png", "image", 422, "30000x30000 pixels (900 MP), over the limit of 50 MP", id="bomb-refused-before-decode"),
+        pytest.param(
+            "bomb.png", "image", 422, "30000x30000 pixels (900 MP), over the limit of 50 MP", id="bomb-refused-before-decode"
+        ),
         pytest.param("truncated.jpg", "image", 422, "truncated", id="truncated-jpeg"),
         pytest.param("noise.jpg", "image", 422, "Not an image", id="noise-named-jpg"),
         pytest.param("notes.txt", "image", 422, "Not an image", id="text-as-image"),

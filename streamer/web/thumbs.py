@@ -141,8 +141,8 @@ class Thumbnails:
             raise http_error(exc) from exc
         key = (THUMB_VERSION, source.path, source.size, source.mtime_ns, source.cover, pixels, fmt)
         name = cache_name(*key)
-        data = await self._image(name, ThumbJob(source.path, source.kind.value, pixels, fmt, "", source.cover and source.cover[0]),
-                                 request)
+        job = ThumbJob(source.path, source.kind.value, pixels, fmt, output="", cover=source.cover and source.cover[0])
+        data = await self._image(name, job, request)
         if data is None:  # the client left
             return Response(status_code=499)
         stem = posixpath.splitext(names[-1])[0]
