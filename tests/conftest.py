@@ -8,12 +8,14 @@ what the server does; ``spawn_server`` starts one as its own process instead.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +29,12 @@ import uvicorn
 from streamer import LagMonitor, Settings, create_app
 from streamer.server.cli import set_send_buffer
 from streamer.sources.file import FileSource
+
+# Nothing the suite does touches the user's own folders: keys and caches live in a temporary home.
+SUITE_HOME = tempfile.mkdtemp(prefix="streamer-suite-")
+atexit.register(shutil.rmtree, SUITE_HOME, True)
+os.environ["XDG_CONFIG_HOME"] = os.path.join(SUITE_HOME, "config")
+os.environ["XDG_CACHE_HOME"] = os.path.join(SUITE_HOME, "cache")
 
 BIG_SIZE = 8 * 1024 * 1024 + 12345  # several chunks, not a multiple of any chunk size
 SMALL_SIZE = 1000
@@ -161,7 +169,8 @@ def cold_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def settings_for(media_root: Path, io: str) -> Settings:
     return Settings(  # type: ignore[arg-type]
-        media_dir=media_root, io=io, chunk_size=64 * 1024, open_file_idle=OPEN_FILE_IDLE_S, cache_dir=media_root.parent / "cache"
+        media_dir=media_root, io=io, chunk_size=64 * 1024, open_file_idle=OPEN_FILE_IDLE_S, cache_dir=media_root.parent / "cache",
+        cors_origins=("*",),  # CORS is off by default; the HTTP tests check it on
     )
 
 

@@ -40,7 +40,9 @@ from streamer.web.media import MediaFiles, media_router
 from streamer.web.thumbs import Thumbnails, thumbs_router
 from streamer.media.thumbcache import ThumbCache
 from streamer.media.workers import WorkerPool
+from streamer.server.keys import default_secret_file, load_keys
 from streamer.server.settings import Settings
+from streamer.web.access import AccessMiddleware, AccessPolicy, redact_access_log
 from streamer.sources.base import io_limiter
 
 ALLOWED_METHODS = ("GET", "HEAD")
@@ -74,6 +76,14 @@ async def sample_open_fds() -> None:
     while True:
         OPEN_FDS.set(await anyio.to_thread.run_sync(count_open_fds))
         await anyio.sleep(FD_SAMPLE_INTERVAL_S)
+
+
+def access_policy(settings: Settings) -> AccessPolicy:
+    """Who may read what (``--access``), with the keys from the secret file, made if it is missing."""
+    keys = load_keys(settings.secret_file or default_secret_file())
+    redact_access_log()
+    mode = settings.access_mode
+    return AccessPolicy(mode, keys.keys, keys.library_token, operators_open=mode == "open" and settings.loopback)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -127,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hls_router(HlsFiles(settings.media_dir, settings.cache_dir), io=settings.io),
         catalog_router(settings.media_dir),
         subtitles_router(settings.media_dir),
-        load_router(limits, settings.io),
+        *([load_router(limits, settings.io)] if settings.load_testing_on else []),
     ]
     for router in routers:
         app.include_router(router)
@@ -172,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=CORS_EXPOSE,
         max_age=CORS_MAX_AGE_S,
     )
+    app.add_middleware(AccessMiddleware, policy=access_policy(settings))
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestLimitsMiddleware, slots=slots)
     return app

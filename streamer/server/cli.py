@@ -12,12 +12,14 @@ import os
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from streamer.server.keys import KeyFileError, default_secret_file, load_keys, parse_ttl, signed_url
 from streamer.server.settings import ENV_PREFIX, Settings, SettingsError
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
@@ -29,7 +31,7 @@ _OPTIONS = {
     "io": "generator form streaming /media bodies longer than a chunk: async (page cache in place, else aiofiles) or sync (def generator in threads); default async",
     "chunk_size": "bytes per chunk, 4KiB..16MiB, e.g. 65536, 256KiB, 1MiB (default 256KiB)",
     "workers": "worker processes (default 1)",
-    "cors_origins": "comma-separated allowed CORS origins (default *)",
+    "cors_origins": "comma-separated origins allowed to read through CORS, '*' for any; default none (CORS off)",
     "stall_timeout": "seconds a client may accept nothing before its stream is aborted (default 60)",
     "shutdown_grace": "seconds in-flight streams get to finish on shutdown (default 10)",
     "rate_limit": "bytes per second for every stream, like nginx's limit_rate, e.g. 1MiB; 0 for none (default)",
@@ -39,6 +41,9 @@ _OPTIONS = {
     "send_buffer": "kernel send buffer per connection, e.g. 256KiB (default); 0 for the kernel's autotuning",
     "open_files": "media files kept open between requests, closed when they change (default 1000); 0 for none",
     "open_file_idle": "seconds an unused open file stays open (default 10)",
+    "access": "open (anyone who reaches the port) or token (a token or a signed link for every route but /healthz); default open on a loopback address, token elsewhere",
+    "secret_file": "file of signing keys, made (0600) if missing (default $XDG_CONFIG_HOME/streamer/secret, else ~/.config/streamer/secret)",
+    "load_testing": "on or off: the /bytes, /stream-bytes, /drip and /range routes; default on for a loopback address, off elsewhere",
     "cache_dir": "folder for derived data (keyframe indexes, thumbnails), made on first use (default $XDG_CACHE_HOME/streamer, else ~/.cache/streamer)",
     "thumb_cache_size": "bytes of thumbnails kept in the cache, least recently used out first, e.g. 512MiB (default 1GiB)",
     "media_workers": "worker processes for thumbnails and other CPU-heavy media work (default: cores, at most 4)",
@@ -48,6 +53,13 @@ _OPTIONS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamer", description="Chunked media streaming server.")
     commands = parser.add_subparsers(dest="command", required=True)
+    sign = commands.add_parser("sign", help="print a signed link to one file or folder of the media folder")
+    sign.add_argument("path", help="a file or folder, relative to the media folder ('' or / for all of it)")
+    sign.add_argument("--ttl", default="2h", help="how long the link works: 90s, 30m, 2h, 7d (default 2h; at most 366d)")
+    sign.add_argument("--base-url", default=None, help="the server's address as visitors reach it (default http://HOST:PORT)")
+    sign.add_argument("--media-dir", dest="media_dir", default=None, help="the media folder (as for serve)")
+    for name in ("host", "port", "secret_file"):
+        sign.add_argument("--" + name.replace("_", "-"), dest=name, help=f"as for serve; env {ENV_PREFIX}{name.upper()}")
     serve = commands.add_parser("serve", help="serve a media folder over HTTP")
     serve.add_argument("media_dir", nargs="?", help="folder to serve (default: the bundled media/)")
     for name, help_text in _OPTIONS.items():
@@ -120,14 +132,47 @@ def serve(settings: Settings, log_level: str) -> None:
                 sock.close()
 
 
+def sign(parser: argparse.ArgumentParser, args: argparse.Namespace, environ: dict[str, str]) -> None:
+    names = ("host", "port", "secret_file", "media_dir")
+    values = {n: environ[ENV_PREFIX + n.upper()] for n in names if ENV_PREFIX + n.upper() in environ}
+    values.update({n: getattr(args, n) for n in names if getattr(args, n) is not None})
+    try:
+        settings = Settings.from_strings(values)
+        keys = load_keys(settings.secret_file or default_secret_file())
+        ttl = parse_ttl(args.ttl)
+        base = args.base_url or f"http://{settings.host}:{settings.port}"
+        print(signed_url(keys, settings.media_dir, args.path, ttl, base, time.time()))
+    except (SettingsError, KeyFileError, ValueError) as exc:
+        parser.error(str(exc))
+
+
+def announce(settings: Settings) -> None:
+    """The start-up lines: where the library is, and who may read it."""
+    address = f"http://{settings.host}:{settings.port}/"
+    if settings.access_mode == "token":
+        token = load_keys(settings.secret_file or default_secret_file()).library_token
+        print(f"streamer: serving {settings.media_dir}; open the library at {address}?token={token}", file=sys.stderr)
+    else:
+        print(f"streamer: serving {settings.media_dir}; library page at {address}", file=sys.stderr)
+        if not settings.loopback:
+            print(f"streamer: WARNING: --access open on {settings.host}: anyone who can reach this port can read the library", file=sys.stderr)
+    load = "on" if settings.load_testing_on else "off (--load-testing on to enable)"
+    print(f"streamer: access {settings.access_mode}; load-testing routes {load}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "sign":
+        return sign(parser, args, dict(os.environ))
     if args.log_level not in LOG_LEVELS:  # a bad environment default escapes argparse's choices
         parser.error(f"log level must be one of {', '.join(LOG_LEVELS)}, not {args.log_level!r}")
     try:
         settings = settings_from_args(args, dict(os.environ))
     except SettingsError as exc:
         parser.error(str(exc))
-    print(f"streamer: serving {settings.media_dir}; library page at http://{settings.host}:{settings.port}/", file=sys.stderr)
+    try:
+        announce(settings)
+    except KeyFileError as exc:
+        parser.error(str(exc))
     serve(settings, args.log_level)

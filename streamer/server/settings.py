@@ -7,6 +7,7 @@ that names the setting, so the server refuses to start rather than misbehave.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -64,7 +65,7 @@ class Settings:
     io: Literal["async", "sync"] = "async"
     chunk_size: int = CHUNK_SIZE
     workers: int = 1
-    cors_origins: tuple[str, ...] = ("*",)
+    cors_origins: tuple[str, ...] = ()  # CORS off unless origins are named
     stall_timeout: float = STALL_TIMEOUT_S
     shutdown_grace: float = SHUTDOWN_GRACE_S
     rate_limit: int = 0  # bytes per second for every stream, 0 for none
@@ -74,6 +75,9 @@ class Settings:
     send_buffer: int = SEND_BUFFER  # bytes, 0 for the kernel's autotuning
     open_files: int = OPEN_FILES  # 0: open every file for every request
     open_file_idle: float = OPEN_FILE_IDLE_S
+    access: str = ""  # "open" or "token"; empty: open on a loopback address, token elsewhere
+    secret_file: Path | None = None  # signing keys; None: $XDG_CONFIG_HOME/streamer/secret
+    load_testing: str = ""  # "on" or "off"; empty: on for a loopback address, off elsewhere
     cache_dir: Path = field(default_factory=default_cache_dir)  # keyframe indexes (and other derived data)
     thumb_cache_size: int = THUMB_CACHE_SIZE
     media_workers: int = MEDIA_WORKERS
@@ -83,6 +87,12 @@ class Settings:
             raise SettingsError("media directory must not be empty")
         object.__setattr__(self, "media_dir", Path(self.media_dir))
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        if self.secret_file is not None:
+            object.__setattr__(self, "secret_file", Path(self.secret_file))
+        if self.access not in ("", "open", "token"):
+            raise SettingsError(f"access must be 'open' or 'token', not {self.access!r}")
+        if self.load_testing not in ("", "on", "off"):
+            raise SettingsError(f"load testing must be 'on' or 'off', not {self.load_testing!r}")
         if self.io not in ("async", "sync"):
             raise SettingsError(f"io must be 'async' or 'sync', not {self.io!r}")
         if not MIN_CHUNK_SIZE <= self.chunk_size <= MAX_CHUNK_SIZE:
@@ -117,6 +127,24 @@ class Settings:
             raise SettingsError(f"media workers {self.media_workers} is outside 1..{MAX_WORKERS}")
         if not self.media_dir.is_dir():
             raise SettingsError(f"media directory {str(self.media_dir)!r} does not exist or is not a directory")
+
+    @property
+    def loopback(self) -> bool:
+        """True if the server listens on a loopback address only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def access_mode(self) -> str:
+        return self.access or ("open" if self.loopback else "token")
+
+    @property
+    def load_testing_on(self) -> bool:
+        return self.load_testing == "on" if self.load_testing else self.loopback
 
     @classmethod
     def from_strings(cls, values: Mapping[str, str]) -> Settings:
@@ -160,8 +188,11 @@ _CONVERTERS = {
     "send_buffer": parse_size,
     "open_files": int,
     "open_file_idle": float,
+    "access": str,
+    "secret_file": lambda text: Path(text) if text else None,
+    "load_testing": str,
     "cache_dir": Path,
     "thumb_cache_size": parse_size,
     "media_workers": int,
 }
-_FORMATTERS = {"cors_origins": ",".join}
+_FORMATTERS = {"cors_origins": ",".join, "secret_file": lambda path: "" if path is None else str(path)}

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.types import Scope
 
 ERROR_CONTENT = {"application/json": {"schema": {"type": "object", "properties": {"detail": {"type": "string"}}}}}
 BINARY = {"schema": {"type": "string", "format": "binary"}}
@@ -24,3 +25,9 @@ def add_get_and_head(router: APIRouter, path: str, endpoint: Callable[..., Any],
     """Route GET and HEAD to ``endpoint`` as two routes, so OpenAPI gets one operation id for each."""
     for method in ("GET", "HEAD"):
         router.add_api_route(path, endpoint, methods=[method], name=f"{endpoint.__name__}_{method.lower()}", **kwargs)
+
+
+def route_path(scope: Scope) -> str:
+    """The path below the app's ``root_path`` (a mount, a proxy prefix, a signed link's token)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] or "/" if root and path.startswith(root) else path

@@ -23,7 +23,7 @@ from streamer.http.multipart import Segment
 from streamer.http.plan import ResponsePlan, plan_response
 from streamer.http.representation import Representation
 from streamer.web.responses import PACE_KEY, STALL_TIMEOUT_KEY, MediaResponse, Pace
-from streamer.web.openapi import BINARY, BUSY, error
+from streamer.web.openapi import BINARY, BUSY, error, route_path
 from streamer.sources.base import ByteSource, MemorySource
 
 BOUNDARY_BYTES = 12  # random bytes in a multipart boundary (24 hex digits)
@@ -79,7 +79,7 @@ def plan_for(request: Request, rep: Representation, *, download: bool = False) -
     plan = plan_response(request.method, fields, rep, attachment=download, boundary=boundary, now=int(time.time()))
     access_log.info(
         "%s %s %d range=%s content-range=%s",
-        request.method, request.scope["path"], plan.status, fields.get("range", "-"), plan.header("content-range") or "-",
+        request.method, route_path(request.scope), plan.status, fields.get("range", "-"), plan.header("content-range") or "-",
     )
     return plan
 
