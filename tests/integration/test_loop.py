@@ -187,9 +187,9 @@ def test_a_burst_of_requests_for_a_file_not_yet_open_opens_it_once(
 ) -> None:
     original = streamer.web.media.open_resolved
 
-    def slow_open(resolved: str, names: tuple[str, ...]) -> Any:
+    def slow_open(root: str, resolved: str, names: tuple[str, ...]) -> Any:
         time.sleep(0.2)  # the whole burst arrives while the first open is in its thread
-        return original(resolved, names)
+        return original(root, resolved, names)
 
     monkeypatch.setattr(streamer.web.media, "open_resolved", slow_open)
     server = server_factory(open_file_idle=30.0)
