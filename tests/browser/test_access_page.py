@@ -60,7 +60,7 @@ def test_a_token_server_shared_by_its_printed_address_and_signed_links(browser, 
                             capture_output=True, text=True, timeout=30, check=True)
     assert abs(float(json.loads(probed.stdout)["format"]["duration"]) - 4.0) < 0.2
 
-    # A signed folder link browses in the page and plays HLS through its playlist's relative URLs.
+    # A signed folder link browses in the page, shows posters and plays HLS through its playlist's relative URLs.
     folder_link = sign(secret, server.port, "series")
     context = browser.new_context()
     page = context.new_page()
@@ -72,6 +72,8 @@ def test_a_token_server_shared_by_its_printed_address_and_signed_links(browser, 
     probed = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "json", playlist],
                             capture_output=True, text=True, timeout=30, check=True)
     assert "h264" in probed.stdout
+    poster = httpx.get(base + "thumbs/series/Episode%2010.mkv?size=160")
+    assert poster.status_code == 200 and poster.headers["content-type"] in ("image/webp", "image/jpeg")
     assert httpx.get(base + "api/media?path=").status_code == 403
     assert httpx.get(base + "media/bars.webm").status_code == 403
 
