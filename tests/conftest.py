@@ -28,6 +28,7 @@ import uvicorn
 
 from streamer import LagMonitor, Settings, create_app
 from streamer.server.cli import set_send_buffer
+from streamer.server.protocol import StreamerHttpToolsProtocol
 from streamer.sources.file import FileSource
 
 # Nothing the suite does touches the user's own folders: keys and caches live in a temporary home.
@@ -121,6 +122,7 @@ def start_server(settings: Settings) -> ServerThread:
         create_app(settings),
         log_level="warning",
         timeout_graceful_shutdown=settings.shutdown_grace,
+        http=StreamerHttpToolsProtocol,
     )
     server = uvicorn.Server(config)
 

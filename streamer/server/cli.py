@@ -19,6 +19,7 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from streamer.server.protocol import StreamerHttpToolsProtocol
 from streamer.server.keys import KeyFileError, default_secret_file, load_keys, parse_ttl, signed_url
 from streamer.server.settings import ENV_PREFIX, Settings, SettingsError
 
@@ -112,6 +113,7 @@ def serve(settings: Settings, log_level: str) -> None:
         port=settings.port,
         log_level=log_level,
         timeout_graceful_shutdown=settings.shutdown_grace,
+        http=StreamerHttpToolsProtocol,  # a stalled stream's connection is dropped, not left to TCP
     )
     os.environ.update(settings.to_env())  # the app and every worker process build their settings from it
     if settings.workers == 1:

@@ -30,6 +30,7 @@ from starlette.types import Message, Receive, Scope, Send
 from streamer.http.pacing import TokenBucket, piece_size
 from streamer.http.representation import OCTET_STREAM
 from streamer.sources.base import SourceTruncatedError, io_limiter
+from streamer.web.openapi import route_path
 
 STALL_TIMEOUT_S = 60.0
 STALL_TIMEOUT_KEY = "streamer.stall_timeout_s"  # scope key: per-request override
@@ -78,6 +79,18 @@ class StreamSlots:
 
     def release(self) -> None:
         self.in_use -= 1
+
+
+ABORT_EXTENSION = "streamer.abort"  # a server that can drop a connection at once offers {"abort": callable}
+
+
+def abort_connection(scope: Scope) -> bool:
+    """Drop the connection now (a reset, not a close that waits for the client), if the server can."""
+    abort = scope.get("extensions", {}).get(ABORT_EXTENSION, {}).get("abort")
+    if abort is None:
+        return False
+    abort()
+    return True
 
 
 class StreamStalledError(TimeoutError):
@@ -216,7 +229,9 @@ class MediaResponse(StreamingResponse):
             # Returning without completing the response makes the server close the connection:
             # the client sees a short body, never a complete-looking wrong one.
             outcome = "stalled" if isinstance(exc, StreamStalledError) else "truncated"
-            logger.warning("aborting stream of %s: %s", scope.get("path"), exc)
+            client = "%s:%s" % tuple(scope["client"]) if scope.get("client") else "a client"
+            aborted = abort_connection(scope)
+            logger.warning("aborting stream of %s to %s: %s%s", route_path(scope), client, exc, "" if aborted else " (closing)")
         finally:
             if held is not None:
                 held.release()

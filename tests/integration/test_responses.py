@@ -174,3 +174,27 @@ def test_the_observer_hears_of_a_stream_only_if_one_started(method: str, slots_f
     anyio.run(main)
     assert observer.events == expected
     assert slots.in_use == (0 if slots_free else 1)
+
+
+def server_connections(port: int) -> int:
+    """Connections whose local end is ``port``, other than the listener, from /proc/net/tcp."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if int(row[1].split(":")[1], 16) == port and row[3] != "0A")
+
+
+def test_a_stalled_connection_is_dropped_at_the_stall_timeout(server_factory, caplog: pytest.LogCaptureFixture) -> None:
+    running: ServerThread = server_factory(chunk_size=64 * 1024, stall_timeout=1.0)
+    sock = start_download(running.port, "/media/big.bin", rcvbuf=4096)
+    try:
+        assert wait_until(lambda: "aborting stream of /media/big.bin to 127.0.0.1:" in caplog.text, timeout=4.0)
+        assert wait_until(lambda: server_connections(running.port) == 0, timeout=1.0), "the connection lingers"
+        sock.settimeout(2.0)
+        with pytest.raises(ConnectionResetError):  # a reset, after what the client's buffer already held
+            while sock.recv(1 << 20):
+                pass
+    finally:
+        sock.close()
+    warnings = [r for r in caplog.records if "aborting stream" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+    assert "ASGI callable returned without completing" not in caplog.text
