@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 HEADER = struct.Struct(">I")
+NICENESS = 10  # workers yield the CPU to the server's event loop when both want it
 
 
 class JobError(Exception):
@@ -35,6 +36,7 @@ def serve(memory_limit: int) -> None:
     import resource
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C to the server's group is the server's to handle
+    os.nice(NICENESS)
     output = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the replies
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))

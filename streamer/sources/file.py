@@ -52,6 +52,10 @@ class FileSource:
     def closed(self) -> bool:
         return self._closed
 
+    def fileno(self) -> int:
+        """The descriptor: a child process reopens the same file as ``/proc/<pid>/fd/<n>``, wherever it moved."""
+        return self._fd
+
     def __del__(self) -> None:
         if not self._closed:  # an owner forgot to close: say so, as an unclosed file does
             warnings.warn(f"unclosed FileSource {self.name!r}", ResourceWarning, stacklevel=1)

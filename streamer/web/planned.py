@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import Depends, HTTPException, Query, Request, Response
@@ -106,15 +106,22 @@ def answer(request: Request, response: Response, rep: Representation, *, downloa
 
 
 def bytes_response(
-    request: Request, data: bytes, rep: Representation, response_class: type[MediaResponse] = MediaResponse
+    request: Request,
+    data: bytes,
+    rep: Representation,
+    response_class: type[MediaResponse] = MediaResponse,
+    headers: tuple[tuple[str, str], ...] = (),
 ) -> MediaResponse:
     """A planned answer whose body is ``data`` (made in memory): Range, 304/412/416, HEAD, exact Content-Length.
 
     ``rep`` must describe ``data``: its size, and a validator or mtime that changes when the bytes do.
+    ``headers`` (Cache-Control, Vary...) go on every answer, 304 included.
     """
     if rep.size != len(data):
         raise ValueError(f"the representation says {rep.size} bytes, the body has {len(data)}")
     plan = plan_for(request, rep)
+    if headers:
+        plan = replace(plan, headers=plan.headers + headers)
     raise_if_bodiless(plan)
     spans = chunk_spans(plan.body if request.method == "GET" else (), max(len(data), 1))
     body = b"".join(iter_chunks(MemorySource(data), spans))  # HEAD: nothing, the headers say it all

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
-import stat
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,14 +27,15 @@ from streamer.media.thumbcache import ThumbCache, cache_name
 from streamer.media.thumbs import FORMATS, SIZES, THUMB_VERSION, ThumbJob, make_thumbnail
 from streamer.media.jobs import JobError
 from streamer.media.workers import DEADLINE_S, WorkerPool
-from streamer.sources.base import MemorySource, io_limiter
-from streamer.sources.file import resolve_in_root
+from streamer.sources.base import io_limiter
+from streamer.sources.file import FileSource, open_file_source, resolve_in_root
 from streamer.web.media import http_error
 from streamer.web.openapi import BINARY, RETRY_AFTER, add_get_and_head, error
-from streamer.web.planned import MediaFile, plan_for, planned_responses, raise_if_bodiless
+from streamer.web.planned import bytes_response, planned_responses
 from streamer.web.responses import MediaResponse
 
 MAX_AGE_S = 7 * 24 * 3600  # browsers keep a thumbnail a week, then revalidate (304)
+THUMB_HEADERS = (("cache-control", f"private, max-age={MAX_AGE_S}"), ("vary", "Accept"))  # on 304s too
 COVER_NAMES = ("cover", "folder", "front")
 COVER_EXTENSIONS = (".jpg", ".jpeg", ".png")
 SIZE_QUERY = Query("320", max_length=8, description=f"Longest side in pixels, one of {', '.join(map(str, SIZES))}.")
@@ -60,13 +60,27 @@ class ThumbnailResponse(MediaResponse):
 
 @dataclass(frozen=True)
 class Located:
-    """The source file of a thumbnail, as one ``stat`` saw it, and its folder's cover image if it needs one."""
+    """The source of a thumbnail, open (so its identity is the ``fstat`` of what a worker reads), and its cover file."""
 
-    path: str
+    names: tuple[str, ...]
     kind: Kind
-    size: int
-    mtime_ns: int
-    cover: tuple[str, int, int] | None = None  # path, size, mtime_ns
+    source: FileSource
+    st: os.stat_result
+    cover: tuple[str, FileSource, os.stat_result] | None = None  # name, open file, fstat
+
+    def identity(self) -> tuple[object, ...]:
+        cover = self.cover and (self.cover[0], self.cover[2].st_size, self.cover[2].st_mtime_ns)
+        return ("/".join(self.names), self.st.st_size, self.st.st_mtime_ns, cover)
+
+    def close(self) -> None:
+        self.source.close()
+        if self.cover is not None:
+            self.cover[1].close()
+
+
+def worker_path(source: FileSource) -> str:
+    """The open file as a worker process can open it: the same file even if the path now names another."""
+    return f"/proc/{os.getpid()}/fd/{source.fileno()}"
 
 
 def parse_thumb_size(text: str) -> int:
@@ -86,20 +100,21 @@ def negotiate_format(accept: str | None) -> str:
 
 
 def locate(root: str, names: tuple[str, ...]) -> Located:
-    """Blocking. Resolve and stat the source; for audio, find a cover file beside it."""
+    """Blocking. Open the source beneath the root (as /media does); for audio, a cover file beside it."""
     kind = kind_of(media_type_for(names[-1]))
-    path = resolve_in_root(root, names)
-    st = os.stat(path)
-    if not stat.S_ISREG(st.st_mode):
-        raise FileNotFoundError(path)
-    if kind is Kind.OTHER:
-        raise HTTPException(415, "Not an image, video or audio file: there is nothing to make a thumbnail of.")
-    cover = folder_cover(root, names[:-1]) if kind is Kind.AUDIO else None
-    return Located(path, kind, st.st_size, st.st_mtime_ns, cover)
+    source, st = open_file_source(root, names)
+    try:
+        if kind is Kind.OTHER:
+            raise HTTPException(415, "Not an image, video or audio file: there is nothing to make a thumbnail of.")
+        cover = folder_cover(root, names[:-1]) if kind is Kind.AUDIO else None
+    except BaseException:
+        source.close()
+        raise
+    return Located(names, kind, source, st, cover)
 
 
-def folder_cover(root: str, folder: tuple[str, ...]) -> tuple[str, int, int] | None:
-    """Blocking. ``cover``, ``folder`` or ``front`` (.jpg, .jpeg, .png, any case) in ``folder``, first found."""
+def folder_cover(root: str, folder: tuple[str, ...]) -> tuple[str, FileSource, os.stat_result] | None:
+    """Blocking. ``cover``, ``folder`` or ``front`` (.jpg, .jpeg, .png, any case) in ``folder``, opened; first found."""
     try:
         names = {name.lower(): name for name in os.listdir(resolve_in_root(root, folder))}
     except OSError:
@@ -110,12 +125,10 @@ def folder_cover(root: str, folder: tuple[str, ...]) -> tuple[str, int, int] | N
             if name is None or not is_served_name(name):
                 continue
             try:
-                path = resolve_in_root(root, (*folder, name))
-                st = os.stat(path)
+                cover, st = open_file_source(root, (*folder, name))
             except OSError:
                 continue
-            if stat.S_ISREG(st.st_mode):
-                return path, st.st_size, st.st_mtime_ns
+            return name, cover, st
     return None
 
 
@@ -139,20 +152,19 @@ class Thumbnails:
             source = await asyncify(locate, limiter=io_limiter())(self.root, names)
         except OSError as exc:
             raise http_error(exc) from exc
-        key = (THUMB_VERSION, source.path, source.size, source.mtime_ns, source.cover, pixels, fmt)
-        name = cache_name(*key)
-        job = ThumbJob(source.path, source.kind.value, pixels, fmt, output="", cover=source.cover and source.cover[0])
-        data = await self._image(name, job, request)
+        try:
+            name = cache_name(THUMB_VERSION, *source.identity(), pixels, fmt)
+            cover = source.cover and worker_path(source.cover[1])
+            job = ThumbJob(worker_path(source.source), source.kind.value, pixels, fmt, output="", cover=cover)
+            data = await self._image(name, job, request)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await asyncify(source.close, limiter=io_limiter())()
         if data is None:  # the client left
             return Response(status_code=499)
         stem = posixpath.splitext(names[-1])[0]
-        rep = Representation(len(data), source.mtime_ns, FORMATS[fmt], f"{stem}.{pixels}.{fmt}", validator=name[:24])
-        plan = plan_for(request, rep)
-        extra = (("cache-control", f"private, max-age={MAX_AGE_S}"), ("vary", "Accept"))
-        plan = replace(plan, headers=plan.headers + extra)
-        raise_if_bodiless(plan)
-        body = b"" if request.method == "HEAD" else b"".join(MediaFile(MemorySource(data), plan.body).iter_chunks())
-        return ThumbnailResponse(body, plan.status, dict(plan.headers))
+        rep = Representation(len(data), source.st.st_mtime_ns, FORMATS[fmt], f"{stem}.{pixels}.{fmt}", validator=name[:24])
+        return bytes_response(request, data, rep, ThumbnailResponse, headers=THUMB_HEADERS)
 
     async def _image(self, name: str, job: ThumbJob, request: Request) -> bytes | None:
         """The thumbnail's bytes from the cache or a worker; ``None`` if the client left first."""
