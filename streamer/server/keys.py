@@ -77,15 +77,21 @@ def load_keys(path: Path) -> Keys:
 
 
 def _create(path: Path) -> Keys:
+    """Write the file whole under a temporary name, then link it into place: a reader never sees it half made."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     line = f"{FIRST_KEY_ID} {secrets.token_hex(KEY_BYTES)}\n"
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except FileExistsError:  # another worker made it first
-        return load_keys(path)
-    with os.fdopen(fd, "w", encoding="ascii") as file:
-        file.write("# streamer's signing keys: the first line signs; every line verifies. Keep this file private.\n")
-        file.write(line)
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write("# streamer's signing keys: the first line signs; every line verifies. Keep this file private.\n")
+            file.write(line)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:  # another process made it first: theirs wins
+            return load_keys(path)
+    finally:
+        os.unlink(temporary)
     return parse_keys(line, path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -163,3 +164,20 @@ def test_defaults_follow_the_bind_address(media_root: Path, settings: dict[str, 
     chosen = Settings(media_dir=media_root, **settings)  # type: ignore[arg-type]
     assert (chosen.access_mode, chosen.load_testing_on) == (mode, load)
     assert Settings(media_dir=media_root).cors_origins == ()  # CORS is off unless origins are named
+
+
+def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:
+    import concurrent.futures
+
+    path = tmp_path / "config" / "secret"
+    barrier = threading.Barrier(8)
+
+    def start() -> str:
+        barrier.wait()  # as workers of one server do, all at once
+        return load_keys(path).library_token
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        tokens = {future.result() for future in [pool.submit(start) for _ in range(8)]}
+    assert len(tokens) == 1
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in path.parent.iterdir()] == ["secret"]  # no temporary file left behind
