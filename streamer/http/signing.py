@@ -176,19 +176,31 @@ class Answer(Enum):
         return {"open": 200, "forbidden": 403, "outside": 403, "expired": 410}[self.value]
 
 
+def verify_token(token: str, keys: dict[str, bytes], now: float) -> Link | None:
+    """The link if ``token`` is one we made (its MAC checks out, it is not from the future), else ``None``."""
+    link = parse_link(token)
+    if link is None or check_link(link, keys, now) is Check.INVALID:
+        return None
+    return link
+
+
+def answer_for(link: Link, route_path: str, query_path: str | None, now: float) -> Answer:
+    """What a request under a verified link gets: OPEN, OUTSIDE its scope, or EXPIRED."""
+    resource = resource_of(route_path, query_path)
+    if resource is None or not covers(link.scope, resource):
+        return Answer.OUTSIDE
+    return Answer.OPEN if now <= link.expires else Answer.EXPIRED
+
+
 def evaluate_link(
     token: str, route_path: str, query_path: str | None, keys: dict[str, bytes], now: float
 ) -> tuple[Answer, Link | None]:
     """What a request under ``/s/TOKEN`` gets. The signature is checked before the scope, so an
     invalid link learns nothing of what exists; only a genuine one is told it expired."""
-    link = parse_link(token)
-    check = check_link(link, keys, now) if link is not None else Check.INVALID
-    if link is None or check is Check.INVALID:
+    link = verify_token(token, keys, now)
+    if link is None:
         return Answer.FORBIDDEN, None
-    resource = resource_of(route_path, query_path)
-    if resource is None or not covers(link.scope, resource):
-        return Answer.OUTSIDE, link
-    return (Answer.OPEN if check is Check.VALID else Answer.EXPIRED), link
+    return answer_for(link, route_path, query_path, now), link
 
 
 def redact_target(target: str) -> str:

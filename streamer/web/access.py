@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from email.utils import formatdate
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -23,7 +24,7 @@ from prometheus_client import Counter
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streamer.http.signing import Answer, check_grace, evaluate_link, format_grace, redact_target
+from streamer.http.signing import Answer, Link, answer_for, check_grace, format_grace, redact_target, verify_token
 from streamer.web.openapi import route_path
 
 TOKEN_COOKIE = "streamer_token"
@@ -32,6 +33,7 @@ LINK_GRACE_S = 4 * 3600  # a player that opened a link in time may keep seeking 
 FAILURE_BURST = 20  # failed checks a client address may make at once...
 FAILURE_REFILL_S = 3.0  # ...and then one more every this many seconds
 TRACKED_CLIENTS = 10_000
+VERIFIED_LINKS = 4096  # links whose MAC was checked, kept by token (only genuine ones: a forger fills nothing)
 OPERATOR_PREFIXES = ("/metrics", "/debug/")
 ALWAYS_OPEN = frozenset({"/healthz"})
 
@@ -100,6 +102,7 @@ class AccessMiddleware:
         self.app = app
         self.policy = policy
         self.limiter = limiter or FailureLimiter()
+        self._verified: dict[str, tuple[Link, tuple[bytes, bytes]]] = {}  # token -> link, grace cookie
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,28 +133,40 @@ class AccessMiddleware:
         await JSONResponse(body, 429, headers={"retry-after": retry})(scope, receive, send)
 
     async def _signed(self, scope: Scope, receive: Receive, send: Send, route: str) -> None:
-        if self._limited(scope):
-            return await self._too_many(scope, receive, send)
         token, _, rest = route[len("/s/") :].partition("/")
-        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        answer, link = evaluate_link(token, "/" + rest, query.get("path"), self.policy.keys, time.time())
-        if answer is Answer.FORBIDDEN or link is None:
-            return await self._refuse(scope, receive, send, 403, "bad-signature", "This link is not valid.")
+        now = time.time()
+        known = self._verified.get(token)
+        if known is None:
+            if self._limited(scope):
+                return await self._too_many(scope, receive, send)
+            link = verify_token(token, self.policy.keys, now)
+            if link is None:
+                return await self._refuse(scope, receive, send, 403, "bad-signature", "This link is not valid.")
+            known = self._remember(token, link, scope)
+        link, cookie = known
+        query_path = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("path") if rest == "api/media" else None
+        answer = answer_for(link, "/" + rest, query_path, now)
         if answer is Answer.OUTSIDE:
             return await self._refuse(scope, receive, send, 403, "outside-link", "This link does not open this address.")
-        prefix = scope.get("root_path", "") + "/s/" + token
-        key = self.policy.keys[link.kid]
-        extra: list[tuple[bytes, bytes]] = []
         if answer is Answer.EXPIRED:
             grace = _cookies(scope).get(GRACE_COOKIE)
-            if grace is None or not check_grace(grace.value, key, token, time.time()):
+            if grace is None or not check_grace(grace.value, self.policy.keys[link.kid], token, now):
                 return await self._refuse(scope, receive, send, 410, "expired", "This link has expired.", failed=False)
-        else:
-            until = link.expires + self.policy.grace_s
-            cookie = f"{GRACE_COOKIE}={format_grace(key, token, until)}; Path={prefix}/; Max-Age={max(0, int(until - time.time()))}; HttpOnly; SameSite=Lax"
-            extra.append((b"set-cookie", (cookie + _secure(scope)).encode("latin-1")))
-        inner = {**scope, "root_path": prefix, "streamer.access": "link"}
-        await self.app(inner, receive, _with_headers(send, extra) if extra else send)
+        inner = {**scope, "root_path": scope.get("root_path", "") + "/s/" + token, "streamer.access": "link"}
+        await self.app(inner, receive, send if answer is Answer.EXPIRED else _with_headers(send, [cookie]))
+
+    def _remember(self, token: str, link: Link, scope: Scope) -> tuple[Link, tuple[bytes, bytes]]:
+        """A verified link and its grace cookie, kept so the next request under it costs neither MAC."""
+        until = link.expires + self.policy.grace_s
+        value = format_grace(self.policy.keys[link.kid], token, until)
+        path = scope.get("root_path", "") + "/s/" + token + "/"
+        expires = formatdate(until, usegmt=True)
+        cookie = f"{GRACE_COOKIE}={value}; Path={path}; Expires={expires}; HttpOnly; SameSite=Lax{_secure(scope)}"
+        known = (link, (b"set-cookie", cookie.encode("latin-1")))
+        self._verified[token] = known
+        while len(self._verified) > VERIFIED_LINKS:
+            self._verified.pop(next(iter(self._verified)))
+        return known
 
     async def _library(self, scope: Scope, receive: Receive, send: Send, route: str) -> None:
         operator = route.startswith(OPERATOR_PREFIXES)
