@@ -27,6 +27,7 @@ from starlette.types import Scope
 
 from streamer.sources.filecache import OpenFileCache
 from streamer.server.lag import LagMonitor
+from streamer.server.lifespan import running
 from streamer.web.limits import MAX_FIELD_BYTES, MAX_TARGET_BYTES, RequestLimitsMiddleware
 from streamer.web.metrics import LOOP_LAG, OPEN_FDS, MetricsMiddleware, count_open_fds, exposition, resident_bytes
 from streamer.web.responses import StreamSlots
@@ -95,6 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         chunk_size=settings.chunk_size,
         stall_timeout_s=settings.stall_timeout,
         rate=settings.rate_limit or None,
+        allow_rate=True,
+        allow_download=True,
+        max_paced_s=settings.max_duration,
     )
     slots = StreamSlots(settings.max_streams)
     pool = WorkerPool(settings.media_workers)  # no process until the first job
@@ -105,19 +109,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(lag.run)
+        if settings.open_files:  # made here, not in create_app: an app never started holds no inotify
+            files.cache = OpenFileCache.create(max_entries=settings.open_files, inactive_s=settings.open_file_idle)
+        # running() closes the files of streams cancelled at shutdown, and the cache, after its sweeper stopped
+        async with running(files, lag), anyio.create_task_group() as tg:
             tg.start_soon(sample_open_fds)
-            if settings.open_files:  # made here, not in create_app: an app never started holds no inotify
-                files.cache = OpenFileCache.create(max_entries=settings.open_files, inactive_s=settings.open_file_idle)
-            if files.cache is not None:
-                tg.start_soon(files.cache.run)
             try:
                 yield
             finally:
                 tg.cancel_scope.cancel()
                 await pool.aclose()
-        await files.aclose()  # streams cancelled at shutdown may not have closed theirs yet; and the cache
 
     # No redirect from /media to /media/ (which is a 404 anyway): anything unrouted is 404.
     refused = {  # by RequestLimitsMiddleware, before any route

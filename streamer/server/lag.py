@@ -37,9 +37,11 @@ class LagMonitor:
         self._lags: deque[float] = deque(maxlen=window)
         self._on_sample = on_sample
         self.max_lag = 0.0
+        self._closed = False
 
     async def run(self) -> None:
-        while True:
+        """Sample until cancelled or closed."""
+        while not self._closed:
             before = anyio.current_time()
             await anyio.sleep(self.interval)
             lag = max(anyio.current_time() - before - self.interval, 0.0)
@@ -47,6 +49,10 @@ class LagMonitor:
             self.max_lag = max(self.max_lag, lag)
             if self._on_sample is not None:
                 self._on_sample(lag)
+
+    async def aclose(self) -> None:
+        """Stop sampling; idempotent. The samples stay readable."""
+        self._closed = True
 
     def reset(self) -> None:
         self._lags.clear()

@@ -41,6 +41,19 @@ class ByteSource(Protocol):
     def close(self) -> None: ...
 
 
+NOT_SERIALISABLE = (
+    "{kind} holds the bytes of an open response body: it cannot be copied, pickled or serialised. "
+    "Did an endpoint return the MediaFile that media_file() gave it? Stream it instead: "
+    "`yield from media.iter_chunks()` in a `def` generator endpoint (or `async for chunk in media.aiter_chunks(): "
+    "yield chunk`) with response_class=MediaResponse or a subclass."
+)
+
+
+def refuse_copy(kind: str) -> TypeError:
+    """The error for copying or serialising a source, which is almost always an endpoint returning it."""
+    return TypeError(NOT_SERIALISABLE.format(kind=kind))
+
+
 class MemorySource:
     """Bytes already read: ``data`` is what lies at ``base`` and after. Nothing blocks, nothing to close."""
 
@@ -58,6 +71,9 @@ class MemorySource:
 
     def close(self) -> None:
         """Nothing is held."""
+
+    def __reduce_ex__(self, protocol: object) -> object:
+        raise refuse_copy("A MemorySource")
 
 
 class SourceClosedError(Exception):

@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable
 
 from streamer.http.paths import is_served_name
-from streamer.sources.base import SourceClosedError, SourceTruncatedError
+from streamer.sources.base import SourceClosedError, SourceTruncatedError, refuse_copy
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
@@ -56,8 +56,13 @@ class FileSource:
         """The descriptor: a child process reopens the same file as ``/proc/<pid>/fd/<n>``, wherever it moved."""
         return self._fd
 
+    def __reduce_ex__(self, protocol: object) -> object:
+        raise refuse_copy(f"FileSource {self.name!r}")
+
     def __del__(self) -> None:
-        if not self._closed:  # an owner forgot to close: say so, as an unclosed file does
+        # An owner forgot to close: say so, as an unclosed file does. A half-made object (its
+        # __init__ failed) holds nothing.
+        if not getattr(self, "_closed", True):
             warnings.warn(f"unclosed FileSource {self.name!r}", ResourceWarning, stacklevel=1)
             self.close()
 

@@ -112,7 +112,10 @@ class Inotify:
                 offset += _EVENT.size + size
 
     def close(self) -> None:
-        os.close(self.fd)
+        """Idempotent: the descriptor number is closed once, never again after another file reuses it."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 @dataclass(eq=False)
@@ -169,6 +172,8 @@ class OpenFileCache:
         self._folders: dict[int, str] = {}  # watch descriptor -> folder
         self._to_close: list[FileSource] = []  # dropped with no users: for the next sweep, in a thread
         self._draining: set[FileSource] = set()  # dropped while in use: the last release closes it
+        self._running = False  # one sweeper, however many MediaFiles share this cache
+        self.closed = False
 
     @classmethod
     def create(cls, **limits: float) -> OpenFileCache | None:
@@ -186,6 +191,8 @@ class OpenFileCache:
 
     def lease(self, key: Key) -> Lease | None:
         """The open file for ``key`` if the cache holds a valid one; never blocks."""
+        if self.closed:
+            return None
         self._apply_changes()
         entry = self._entries.get(key)
         if entry is None:
@@ -201,6 +208,8 @@ class OpenFileCache:
 
     def add(self, key: Key, source: FileSource, st: os.stat_result, resolved: str, wd: int) -> Lease:
         """Lease a file just opened in a thread after ``watch_folder`` gave ``wd``; keep it for later requests."""
+        if self.closed:  # closed while the file was being opened: the request alone owns it
+            return Lease(source, st, None, lambda lease: lease.source)
         folder, name = os.path.split(resolved)
         self._watches[folder] = wd
         self._folders[wd] = folder
@@ -221,7 +230,10 @@ class OpenFileCache:
         """Blocking: watch the folder of a file, before opening it. Call from the opening thread.
 
         Watching a folder again returns the same descriptor, so this needs no lock.
+        Once the cache is closed, raises as for a folder that cannot be watched.
         """
+        if self.closed:
+            raise OSError(errno.ENOENT, "the open-file cache is closed", resolved)
         return self._inotify.add_watch(os.path.dirname(resolved))
 
     def _released(self, lease: Lease) -> FileSource | None:
@@ -235,6 +247,8 @@ class OpenFileCache:
         return None
 
     def _apply_changes(self) -> None:
+        if self.closed:
+            return
         events = self._inotify.read_events()
         if not events:
             return
@@ -314,27 +328,46 @@ class OpenFileCache:
                 await anyio.to_thread.run_sync(_close_all, to_close, limiter=io_limiter())
 
     async def run(self) -> None:
-        """Sweep until cancelled, often enough that an idle file closes about ``inactive_s`` after its last use."""
+        """Sweep until cancelled or closed, often enough that an idle file closes about ``inactive_s`` after its last use.
+
+        A second ``run`` at the same time (two dependencies sharing this cache) waits
+        instead of sweeping too.
+        """
+        if self._running:
+            while not self.closed:
+                await anyio.sleep(self.inactive_s)
+            return
+        self._running = True
         interval = min(self.inactive_s, self.valid_s) / 4
-        while True:
-            await anyio.sleep(interval)
-            await self.sweep()
+        try:
+            while not self.closed:
+                await anyio.sleep(interval)
+                if not self.closed:
+                    await self.sweep()
+        finally:
+            self._running = False
 
     async def aclose(self) -> None:
         """Close every file, in use or not, and stop watching: for server shutdown.
 
         Streams still running were cancelled by then; a read they still attempt fails
         (``SourceClosedError``), and a close by their late release does nothing.
+        Idempotent and safe in any order with ``run``: once closed, the cache holds
+        nothing, sweeps nothing and never touches the inotify descriptor again.
         """
+        if self.closed:
+            return
+        self.closed = True
         sources = [entry.source for entry in self._entries.values()] + self._to_close + list(self._draining)
         self._entries.clear()
         self._keys_by_file.clear()
         self._to_close = []
         self._draining.clear()
-        await anyio.to_thread.run_sync(_close_all, sources, limiter=io_limiter())
         self._watches.clear()
         self._folders.clear()
         self._inotify.close()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_close_all, sources, limiter=io_limiter())
 
 
 def _check_all(checks: list[tuple[str, str, os.stat_result]]) -> list[bool]:

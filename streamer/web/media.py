@@ -14,7 +14,7 @@ import errno
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import anyio
@@ -33,8 +33,8 @@ from streamer.http.ranges import ByteRange
 from streamer.http.representation import Representation
 from streamer.web.responses import STALL_TIMEOUT_S, MediaResponse
 from streamer.web.openapi import BINARY, RETRY_AFTER, add_get_and_head, error
+from streamer.web.dependency import DOWNLOAD_QUERY, MAX_PACED_S, PACE_QUERY, DependencySignature, check_paced_duration
 from streamer.web.planned import (
-    RATE_QUERY,
     MediaFile,
     apply_plan,
     check_io,
@@ -54,7 +54,8 @@ _MEDIA_CONTENT = {t: BINARY for t in ("video/*", "audio/*", "image/*", "applicat
 MEDIA_RESPONSES = {
     **planned_responses(_MEDIA_CONTENT, "file"),
     404: error("No servable file at this path."),
-    503: error("The file changed while it was read, or --max-streams is reached; retry after Retry-After.",
+    503: error("The file changed while it was read, or the server streams as many bodies as it allows; "
+               "retry after Retry-After.",
                headers=RETRY_AFTER),
 }
 
@@ -88,31 +89,49 @@ class MediaFiles:
         stall_timeout_s: float | None = STALL_TIMEOUT_S,
         rate: float | None = None,
         cache: OpenFileCache | None = None,
+        allow_rate: bool = False,
+        allow_download: bool = False,
+        max_paced_s: float = MAX_PACED_S,
     ) -> None:
         self.root = os.path.realpath(root)
+        if not os.path.isdir(self.root):  # else every request would be a 404 with no word why
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"media root {os.fspath(root)!r} is not a folder (resolved to {self.root!r} from {os.getcwd()!r}): "
+                "create it, or pass the path of the folder to serve",
+                self.root,
+            )
         self.chunk_size = chunk_size
         self.stall_timeout_s = stall_timeout_s
         self.rate = rate
         self.cache = cache
+        self.allow_rate = allow_rate
+        self.allow_download = allow_download
+        self.max_paced_s = max_paced_s
         self._open: set[FileSource] = set()  # opened and not cached: this object must close them
         self._opening: dict[tuple[str, ...], anyio.Event] = {}  # cache keys being opened now
+        self._closed = False
+
+    __signature__ = DependencySignature()
 
     async def __call__(
         self,
         path: str,
         request: Request,
         response: Response,
-        download: bool = Query(False, description="Send Content-Disposition: attachment."),
-        rate: int | None = RATE_QUERY,
+        download: Annotated[bool, DOWNLOAD_QUERY] = False,
+        rate: Annotated[int | None, PACE_QUERY] = None,
     ) -> AsyncIterator[MediaFile]:
         names = parse_media_path(path)
         if names is None:
             raise HTTPException(404, "Not Found")
+        download, rate = download and self.allow_download, rate if self.allow_rate else None
         pace = effective_rate(rate, self.rate)
         async with self.planned(names, lambda rep: plan_for(request, rep, download=download), request.method) as (
             plan,
             source,
         ):
+            check_paced_duration(plan, rate, pace, self.max_paced_s)
             apply_plan(plan, response)
             set_stream_options(request, stall_timeout_s=self.stall_timeout_s, rate=pace)
             yield MediaFile(source, plan.body, self.chunk_size)
@@ -201,14 +220,27 @@ class MediaFiles:
         self._open.add(source)  # before the hop returns: if its caller is gone, aclose() still closes it
         return source, st, resolved, wd
 
-    async def aclose(self) -> None:
-        """Close every file still open; for server shutdown, after in-flight streams were cancelled."""
-        sources, self._open = list(self._open), set()
-        for source in sources:
-            await asyncify(source.close, limiter=io_limiter())()
+    async def run(self) -> None:
+        """Keep the open-file cache swept (if there is one) until cancelled or closed; see ``running``."""
         if self.cache is not None:
-            cache, self.cache = self.cache, None
-            await cache.aclose()
+            await self.cache.run()
+        else:
+            await anyio.sleep_forever()
+
+    async def aclose(self) -> None:
+        """Close every file still open, and the cache; for server shutdown, after in-flight streams were cancelled.
+
+        Idempotent, and safe in any order with ``run`` and with other ``MediaFiles``
+        sharing the cache: no descriptor is ever closed twice.
+        """
+        self._closed = True
+        sources, self._open = list(self._open), set()
+        with anyio.CancelScope(shield=True):
+            for source in sources:
+                await asyncify(source.close, limiter=io_limiter())()
+            if self.cache is not None:
+                cache, self.cache = self.cache, None
+                await cache.aclose()
 
 
 class MediaEndpoint:
@@ -228,18 +260,20 @@ class MediaEndpoint:
         self.io = io
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        download, rate = media_query(scope.get("query_string", b""))
+        files = self.files
+        download, rate = media_query(scope.get("query_string", b""), download=files.allow_download, rate=files.allow_rate)
         names = parse_media_path(scope["path_params"]["path"])
         if names is None:
             raise HTTPException(404, "Not Found")
-        pace = effective_rate(rate, self.files.rate)
+        pace = effective_rate(rate, files.rate)
         request = Request(scope)
         async with self.files.planned(names, lambda rep: plan_for(request, rep, download=download), request.method) as (
             plan,
             source,
         ):
+            check_paced_duration(plan, rate, pace, files.max_paced_s)
             raise_if_bodiless(plan)
-            set_stream_options(request, stall_timeout_s=self.files.stall_timeout_s, rate=pace)
+            set_stream_options(request, stall_timeout_s=files.stall_timeout_s, rate=pace)
             media = MediaFile(source, plan.body, self.files.chunk_size)
             content: bytes | Iterator[bytes] | AsyncIterator[bytes]
             if request.method == "HEAD":
@@ -255,13 +289,17 @@ _BOOL = TypeAdapter(bool)
 _OPTIONAL_INT = TypeAdapter(int | None)
 
 
-def media_query(query_string: bytes) -> tuple[bool, int | None]:
-    """``download`` and ``rate`` as FastAPI would validate them: the last value of each wins; else 422."""
+def media_query(query_string: bytes, *, download: bool = True, rate: bool = True) -> tuple[bool, int | None]:
+    """``download`` and ``rate`` as FastAPI would validate them: the last value of each wins; else 422.
+
+    A parameter not allowed is ignored, as FastAPI ignores a query parameter no route declares.
+    """
     values = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
     errors: list[dict[str, Any]] = []
     parsed: dict[str, Any] = {"download": False, "rate": None}
+    allowed = {"download": download, "rate": rate}
     for name, adapter in (("download", _BOOL), ("rate", _OPTIONAL_INT)):
-        if name not in values:
+        if name not in values or not allowed[name]:
             continue
         try:
             parsed[name] = adapter.validate_python(values[name])
@@ -272,16 +310,9 @@ def media_query(query_string: bytes) -> tuple[bool, int | None]:
     return parsed["download"], parsed["rate"]
 
 
-def media_file(
-    root: str | os.PathLike[str],
-    *,
-    chunk_size: int = CHUNK_SIZE,
-    stall_timeout_s: float | None = STALL_TIMEOUT_S,
-    rate: float | None = None,
-    cache: OpenFileCache | None = None,
-) -> MediaFiles:
-    """The dependency for your own routes: ``Depends(media_file("videos"))``."""
-    return MediaFiles(root, chunk_size=chunk_size, stall_timeout_s=stall_timeout_s, rate=rate, cache=cache)
+def media_file(root: str | os.PathLike[str], **options: Any) -> MediaFiles:
+    """The dependency for your own routes: ``Depends(media_file("videos"))``; options as for ``MediaFiles``."""
+    return MediaFiles(root, **options)
 
 
 def served_by(app: ASGIApp) -> type[APIRoute]:

@@ -18,8 +18,8 @@ def error(description: str, **extra: Any) -> dict[str, Any]:
     return {"description": description, "content": ERROR_CONTENT, **extra}
 
 
-# Every route that streams a body may be refused for --max-streams.
-BUSY = {503: error("The server is streaming its limit of bodies (--max-streams); retry after Retry-After.", headers=RETRY_AFTER)}
+# Every route that streams a body may be refused when the server streams its limit of bodies.
+BUSY = {503: error("The server is streaming as many bodies as it allows; retry after Retry-After.", headers=RETRY_AFTER)}
 
 def add_get_and_head(router: APIRouter, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
     """Route GET and HEAD to ``endpoint`` as two routes, so OpenAPI gets one operation id for each."""

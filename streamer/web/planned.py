@@ -9,6 +9,7 @@ and the plan to the generator endpoint, whose only job is to move the bytes;
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import time
@@ -21,7 +22,7 @@ from fastapi import Depends, HTTPException, Query, Request, Response
 from streamer.sources.chunks import CHUNK_SIZE, aiter_chunks, chunk_spans, iter_chunks
 from streamer.http.multipart import Segment
 from streamer.http.plan import ResponsePlan, plan_response
-from streamer.http.representation import Representation
+from streamer.http.representation import Representation, media_type_for
 from streamer.web.responses import PACE_KEY, STALL_TIMEOUT_KEY, MediaResponse, Pace
 from streamer.web.openapi import BINARY, BUSY, error, route_path
 from streamer.sources.base import ByteSource, MemorySource
@@ -126,6 +127,27 @@ def bytes_response(
     spans = chunk_spans(plan.body if request.method == "GET" else (), max(len(data), 1))
     body = b"".join(iter_chunks(MemorySource(data), spans))  # HEAD: nothing, the headers say it all
     return response_class(body, plan.status, dict(plan.headers))
+
+
+def planned_bytes(
+    request: Request,
+    data: bytes,
+    *,
+    filename: str,
+    media_type: str | None = None,
+    modified_ns: int | None = None,
+    response_class: type[MediaResponse] = MediaResponse,
+) -> MediaResponse:
+    """Answer a GET or HEAD with ``data`` made in memory, as ``/media`` answers with a file.
+
+    Content-Length, a strong ETag from a hash of the bytes, 304 for If-None-Match
+    (raised, as for a file), ranges, HEAD without a body. ``modified_ns`` (default:
+    now) is the Last-Modified time; the ETag decides, so a client never keeps stale bytes.
+    """
+    digest = hashlib.blake2b(data, digest_size=8).hexdigest()
+    modified = time.time_ns() if modified_ns is None else modified_ns
+    rep = Representation(len(data), modified, media_type or media_type_for(filename), filename, validator=digest)
+    return bytes_response(request, data, rep, response_class)
 
 
 def planned_responses(content: dict[str, Any], what: str) -> dict[int | str, dict[str, Any]]:

@@ -176,6 +176,7 @@ class MediaResponse(StreamingResponse):
         self._async: AsyncIterator[bytes] | None = None
         self._in_memory = isinstance(content, bytes)  # one chunk, taken without a thread
         if isinstance(content, bytes):
+            self.body = content  # so init_headers sends its Content-Length, as Starlette's Response does
             self._sync = iter((content,))
         elif isinstance(content, AsyncIterable):
             self._async = aiter(_unwrap_fastapi_stream(content))

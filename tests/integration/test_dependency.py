@@ -13,12 +13,11 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from streamer import MediaFile, MediaResponse, media_file
+from streamer import MediaFile, MediaResponse, media_file, running
 from streamer.sources.filecache import OpenFileCache
 from tests.conftest import ServerThread
 from tests.integration.test_resources import media_fds, own_fds, wait_until
@@ -30,16 +29,12 @@ IGNORED = {"date", "server", "vary"}  # vary: the server's CORS middleware, not 
 def developer_app(root: Path, io: str, *, cached: bool) -> FastAPI:
     """The README's range app, in the ``def`` or the ``async def`` form, with or without the cache."""
     cache = OpenFileCache.create(inactive_s=0.2) if cached else None
-    files = media_file(root, chunk_size=64 * 1024, cache=cache)
+    files = media_file(root, chunk_size=64 * 1024, cache=cache, allow_rate=True, allow_download=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tg:
-            if cache is not None:
-                tg.start_soon(cache.run)
+        async with running(files):
             yield
-            tg.cancel_scope.cancel()
-        await files.aclose()
 
     app = FastAPI(lifespan=lifespan)
 
