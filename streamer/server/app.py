@@ -32,6 +32,7 @@ from streamer.web.limits import MAX_FIELD_BYTES, MAX_TARGET_BYTES, RequestLimits
 from streamer.web.metrics import LOOP_LAG, OPEN_FDS, MetricsMiddleware, count_open_fds, exposition, resident_bytes
 from streamer.web.responses import StreamSlots
 from streamer.web.openapi import add_get_and_head, error
+from streamer.web.docs import docs_router
 from streamer.web.library import catalog_router
 from streamer.web.page import page_router
 from streamer.web.subtitles import subtitles_router
@@ -126,7 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         431: error(f"A header field is longer than {MAX_FIELD_BYTES} bytes, or there are too many."),
     }
     app = FastAPI(
-        title="streamer", summary="Chunked media streaming", lifespan=lifespan, redirect_slashes=False, responses=refused
+        title="streamer", summary="Chunked media streaming", lifespan=lifespan, redirect_slashes=False, responses=refused,
+        docs_url=None,  # docs_router's /docs instead: FastAPI's loads Swagger UI from a CDN
     )
     app.state.settings = settings
     app.state.lag = lag
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog_router(settings.media_dir),
         subtitles_router(settings.media_dir),
         *([load_router(limits, settings.io)] if settings.load_testing_on else []),
+        docs_router(app.title),
     ]
     for router in routers:
         app.include_router(router)

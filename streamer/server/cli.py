@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("host", "port", "secret_file"):
         sign.add_argument("--" + name.replace("_", "-"), dest=name, help=f"as for serve; env {ENV_PREFIX}{name.upper()}")
     serve = commands.add_parser("serve", help="serve a media folder over HTTP")
-    serve.add_argument("media_dir", nargs="?", help="folder to serve (default: the bundled media/)")
+    serve.add_argument(
+        "media_dir", nargs="?", help="folder to serve (default: the sample media/ of a source checkout, else ./media)"
+    )
     for name, help_text in _OPTIONS.items():
         serve.add_argument("--" + name.replace("_", "-"), dest=name, help=f"{help_text}; env {ENV_PREFIX}{name.upper()}")
     serve.add_argument(
@@ -80,9 +82,27 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
     return Settings.from_strings(values)
 
 
-def listen(config: uvicorn.Config, settings: Settings) -> socket.socket:
-    """The listening socket; connections accepted from it inherit its send buffer size."""
-    sock = config.bind_socket()
+class ListenError(OSError):
+    """The address cannot be bound (taken, or not this machine's)."""
+
+
+def listen(settings: Settings) -> socket.socket:
+    """The bound socket (uvicorn listens on it); connections accepted from it inherit its send buffer size.
+
+    Bound before anything is announced, so a taken port is the only thing said.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        raise ListenError(
+            exc.errno,
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
+            "is another server running there? Stop it, or pick another --port",
+        ) from exc
+    sock.set_inheritable(True)  # worker processes get it
     set_send_buffer(sock, settings.send_buffer)
     return sock
 
@@ -107,7 +127,7 @@ def server_app() -> Any:
     return app
 
 
-def serve(settings: Settings, log_level: str) -> None:
+def serve(settings: Settings, log_level: str, sock: socket.socket) -> None:
     common = dict(
         host=settings.host,
         port=settings.port,
@@ -118,7 +138,6 @@ def serve(settings: Settings, log_level: str) -> None:
     os.environ.update(settings.to_env())  # the app and every worker process build their settings from it
     if settings.workers == 1:
         config = uvicorn.Config(server_app(), **common)
-        sock = listen(config, settings)
         try:
             uvicorn.Server(config).run(sockets=[sock])
         finally:
@@ -127,7 +146,6 @@ def serve(settings: Settings, log_level: str) -> None:
         with tempfile.TemporaryDirectory(prefix="streamer-metrics-") as metrics_dir:
             os.environ[MULTIPROC_ENV] = metrics_dir  # before any worker imports prometheus_client
             config = uvicorn.Config("streamer.server.cli:server_app", factory=True, workers=settings.workers, **common)
-            sock = listen(config, settings)
             try:  # what uvicorn.run does for workers, but closing the listening socket afterwards
                 Multiprocess(config, sockets=[sock]).run()
             finally:
@@ -174,7 +192,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SettingsError as exc:
         parser.error(str(exc))
     try:
-        announce(settings)
+        sock = listen(settings)
+    except ListenError as exc:
+        parser.exit(1, f"streamer: error: {exc.strerror}\n")
+    try:
+        announce(settings)  # only once the port is ours: a taken port is the only thing said
     except KeyFileError as exc:
+        sock.close()
         parser.error(str(exc))
-    serve(settings, args.log_level)
+    serve(settings, args.log_level, sock)

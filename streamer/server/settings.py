@@ -126,7 +126,10 @@ class Settings:
         if not 1 <= self.media_workers <= MAX_WORKERS:
             raise SettingsError(f"media workers {self.media_workers} is outside 1..{MAX_WORKERS}")
         if not self.media_dir.is_dir():
-            raise SettingsError(f"media directory {str(self.media_dir)!r} does not exist or is not a directory")
+            hint = "give the folder to serve, e.g. `streamer serve /srv/media`"
+            if self.media_dir == DEFAULT_MEDIA_DIR and not _PACKAGE_MEDIA.is_dir():  # installed, not a checkout
+                hint = "no folder was given, and only a source checkout has the sample media/: " + hint
+            raise SettingsError(f"media directory {str(self.media_dir)!r} does not exist or is not a directory; {hint}")
 
     @property
     def loopback(self) -> bool:

@@ -121,7 +121,7 @@ def _entry(root: str, rel: tuple[str, ...], entry: os.DirEntry[str]) -> Entry | 
     path = "/".join((*rel, entry.name))
     mtime = datetime.fromtimestamp(st.st_mtime, UTC).isoformat(timespec="seconds")
     if stat.S_ISDIR(st.st_mode):
-        return Entry(entry.name, path, "folder", None, None, mtime, None, f"/api/media?path={quote(path)}", None)
+        return Entry(entry.name, path, "folder", None, None, mtime, None, f"api/media?path={quote(path)}", None)
     if not stat.S_ISREG(st.st_mode):
         return None
     rep = Representation.from_stat(st, entry.name)
@@ -133,7 +133,7 @@ def _entry(root: str, rel: tuple[str, ...], entry: os.DirEntry[str]) -> Entry | 
         finally:
             os.close(fd)
     kind = kind_of(rep.media_type).value
-    return Entry(entry.name, path, kind, st.st_size, rep.media_type, mtime, str(rep.etag), f"/media/{quote(path)}", faststart)
+    return Entry(entry.name, path, kind, st.st_size, rep.media_type, mtime, str(rep.etag), f"media/{quote(path)}", faststart)
 
 
 def list_folder(root: str, rel: tuple[str, ...], cursor: SortKey | None, limit: int) -> Page:

@@ -37,7 +37,7 @@ def test_entries_describe_the_file_as_media_serves_it(client: httpx.Client, medi
     assert client.get(entries["naïve café.mp4"]["url"]).status_code == 200
     assert names(client, "sub") == ["nested.webm"]
     nested = client.get("/api/media", params={"path": "sub"}).json()["entries"][0]
-    assert (nested["path"], nested["url"]) == ("sub/nested.webm", "/media/sub/nested.webm")
+    assert (nested["path"], nested["url"]) == ("sub/nested.webm", "media/sub/nested.webm")
 
 
 def test_pages_cover_a_folder_exactly_once(server_factory, tmp_path: Path) -> None:

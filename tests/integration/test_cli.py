@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -114,3 +115,16 @@ def test_the_server_app_freezes_what_start_up_made(monkeypatch: pytest.MonkeyPat
         assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+def test_a_taken_port_is_the_only_thing_said(media_root: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", str(media_root), "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"streamer: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "is another server running there? Stop it, or pick another --port\n"
+    )

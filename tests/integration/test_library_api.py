@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import re
 from pathlib import Path
 
 import httpx
@@ -106,3 +107,19 @@ def test_planned_bytes_answers_as_a_file_would() -> None:
     assert (again.status_code, again.content) == (304, b"")
     assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", str(len(data)))
     assert (part.status_code, part.content) == (206, data[4:8])
+
+
+def test_docs_work_offline(server: ServerThread) -> None:
+    """/docs names no other host, and everything it loads comes from this server."""
+    with server.client() as client:
+        page = client.get("/docs")
+        assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+        answers = {url: client.get(url) for url in assets}
+        schema = client.get("/openapi.json")
+    assert page.status_code == 200 and "//" not in page.text.replace("<!DOCTYPE", "")
+    assert "'validatorUrl': null" in page.text or '"validatorUrl": null' in page.text
+    assert {url.rsplit("/", 1)[1] for url in assets} == {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}
+    for url, answer in answers.items():
+        assert answer.status_code == 200 and answer.headers["content-length"] == str(len(answer.content)), url
+    assert answers["docs-assets/swagger-ui-bundle.js"].headers["content-type"].startswith("text/javascript")
+    assert schema.status_code == 200 and "/docs" not in schema.json()["paths"]
