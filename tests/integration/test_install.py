@@ -1,7 +1,7 @@
 """``pip install .`` (not editable) gives a working ``streamer`` command and package data.
 
 The wheel is built from a copy of the sources without build isolation (setuptools
-comes with the test extras) into a fresh venv; the dependencies come from the test
+comes with the test extras) and installed into a fresh venv; the dependencies come from the test
 venv through a ``.pth`` line, which does not bring its editable install along.
 """
 
@@ -26,11 +26,12 @@ def install(tmp_path: Path) -> Path:
         shutil.copy(REPO / name, source / name)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q", "--no-deps",
-         "--no-build-isolation", "--no-index", str(source)],
-        check=True, timeout=120, capture_output=True,
-    )
+    pip = [sys.executable, "-m", "pip", "-q", "--no-input"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp_path / "dist"),
+                    str(source)], check=True, timeout=120, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("fastapi_streamer-*.whl"))
+    subprocess.run([*pip, "--python", str(venv / "bin" / "python"), "install", "--no-deps", "--no-index", str(wheel)],
+                   check=True, timeout=120, capture_output=True)
     site = subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()
     Path(site, "test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
