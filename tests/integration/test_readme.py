@@ -226,10 +226,12 @@ def test_an_app_made_from_the_readme_streams_and_survives_sigterm_with_the_cache
             [sys.executable, "-X", "dev", "-m", "uvicorn", "main:app", "--timeout-graceful-shutdown", "1",
              "--port", str(port)],
             cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(REPO)},  # this checkout's streamer, whatever the venv points at
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        assert wait_until(lambda: process.poll() is not None or _answers(base_url + "/debug/lag"), 20), log.read_text()
+        assert wait_until(lambda: process.poll() is not None or _answers(base_url + "/debug/lag"), 30), log.read_text()
+        assert process.poll() is None, log.read_text()
         with httpx.Client(base_url=base_url) as client:
             part = client.get("/videos/big.mp4", headers={"range": "bytes=100-199"})
             song = client.get("/music/song.mp3")
