@@ -59,6 +59,21 @@ def payload(size: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tmp_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every server of the suite, in this process or spawned, keeps its cache in a temporary folder."""
+    home = tmp_path_factory.mktemp("cache-home")
+    saved = {name: os.environ.get(name) for name in ("XDG_CACHE_HOME", "STREAMER_CACHE_DIR")}
+    os.environ["XDG_CACHE_HOME"] = str(home)
+    os.environ.pop("STREAMER_CACHE_DIR", None)
+    yield home
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("media")

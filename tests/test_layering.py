@@ -19,6 +19,8 @@ PURE_EXTRA = (  # pure modules outside the HTTP core, one per line
     "media.ebml",
     "media.hlsplan",
     "media.subtitles",
+    "media.codecs",
+    "media.playback",
 )
 PURE = tuple(
     sorted(

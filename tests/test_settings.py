@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.server.settings import ENV_PREFIX, Settings, SettingsError, parse_size
+from streamer.server.settings import ENV_PREFIX, Settings, SettingsError, default_cache_dir, parse_size
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -229,3 +229,27 @@ def test_to_env_from_env_round_trip(tmp_path: Path, overrides: dict[str, object]
     assert set(environ) == {ENV_PREFIX + f.name.upper() for f in fields(Settings)}
     assert all(isinstance(value, str) for value in environ.values())
     assert Settings.from_env(environ) == settings
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        pytest.param({"XDG_CACHE_HOME": "/var/cache/me"}, Path("/var/cache/me/streamer"), id="xdg-cache-home"),
+        pytest.param({}, Path.home() / ".cache" / "streamer", id="home-cache-without-xdg"),
+        pytest.param({"XDG_CACHE_HOME": ""}, Path.home() / ".cache" / "streamer", id="empty-xdg-ignored"),
+        pytest.param({"XDG_CACHE_HOME": "rel/cache"}, Path.home() / ".cache" / "streamer", id="relative-xdg-ignored"),
+    ],
+)
+def test_default_cache_dir(environ: dict[str, str], expected: Path) -> None:
+    assert default_cache_dir(environ) == expected
+
+
+def test_cache_dir_from_env(tmp_path: Path) -> None:
+    environ = {"STREAMER_MEDIA_DIR": str(tmp_path), "STREAMER_CACHE_DIR": str(tmp_path / "c")}
+    assert Settings.from_env(environ).cache_dir == tmp_path / "c"
+
+
+def test_cache_dir_that_is_a_file_refused(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"")
+    with pytest.raises(SettingsError, match="cache directory .* is not a directory"):
+        Settings(media_dir=tmp_path, cache_dir=tmp_path / "f")

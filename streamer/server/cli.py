@@ -45,7 +45,7 @@ _OPTIONS = {
     "access": "open (anyone who reaches the port) or token (a token or a signed link for every route but /healthz); default open on a loopback address, token elsewhere",
     "secret_file": "file of signing keys, made (0600) if missing (default $XDG_CONFIG_HOME/streamer/secret, else ~/.config/streamer/secret)",
     "load_testing": "on or off: the /bytes, /stream-bytes, /drip and /range routes; default on for a loopback address, off elsewhere",
-    "cache_dir": "folder for derived data (keyframe indexes, thumbnails), made on first use (default $XDG_CACHE_HOME/streamer, else ~/.cache/streamer)",
+    "cache_dir": "folder for derived data (probe results, keyframe indexes, thumbnails), made on first use (default $XDG_CACHE_HOME/streamer, else ~/.cache/streamer)",
     "thumb_cache_size": "bytes of thumbnails kept in the cache, least recently used out first, e.g. 512MiB (default 1GiB)",
     "media_workers": "worker processes for thumbnails and other CPU-heavy media work (default: cores, at most 4)",
 }

@@ -33,16 +33,16 @@ SEND_BUFFER = 256 * 1024
 MAX_TIMEOUT_S = 3600
 OPEN_FILES = 1000  # files kept open between requests, like nginx's open_file_cache max=
 OPEN_FILE_IDLE_S = 10.0  # a cached file unused this long is closed
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/streamer``, else ``~/.cache/streamer``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "streamer"
-
-
 THUMB_CACHE_SIZE = 1 << 30  # bytes of thumbnails kept under cache_dir/thumbs
 MEDIA_WORKERS = max(1, min(4, os.cpu_count() or 1))  # processes for thumbnails and other CPU-heavy media work
 _SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def default_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """``$XDG_CACHE_HOME/streamer``, else ``~/.cache/streamer`` (the XDG base directory rule)."""
+    base = environ.get("XDG_CACHE_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "streamer"
 
 
 class SettingsError(ValueError):
@@ -78,7 +78,7 @@ class Settings:
     access: str = ""  # "open" or "token"; empty: open on a loopback address, token elsewhere
     secret_file: Path | None = None  # signing keys; None: $XDG_CONFIG_HOME/streamer/secret
     load_testing: str = ""  # "on" or "off"; empty: on for a loopback address, off elsewhere
-    cache_dir: Path = field(default_factory=default_cache_dir)  # keyframe indexes (and other derived data)
+    cache_dir: Path = field(default_factory=default_cache_dir)  # probe results, keyframe indexes, thumbnails
     thumb_cache_size: int = THUMB_CACHE_SIZE
     media_workers: int = MEDIA_WORKERS
 
@@ -86,6 +86,8 @@ class Settings:
         if not str(self.media_dir):
             raise SettingsError("media directory must not be empty")
         object.__setattr__(self, "media_dir", Path(self.media_dir))
+        if not str(self.cache_dir):
+            raise SettingsError("cache directory must not be empty")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         if self.secret_file is not None:
             object.__setattr__(self, "secret_file", Path(self.secret_file))
@@ -93,6 +95,8 @@ class Settings:
             raise SettingsError(f"access must be 'open' or 'token', not {self.access!r}")
         if self.load_testing not in ("", "on", "off"):
             raise SettingsError(f"load testing must be 'on' or 'off', not {self.load_testing!r}")
+        if self.cache_dir.exists() and not self.cache_dir.is_dir():
+            raise SettingsError(f"cache directory {str(self.cache_dir)!r} is not a directory")
         if self.io not in ("async", "sync"):
             raise SettingsError(f"io must be 'async' or 'sync', not {self.io!r}")
         if not MIN_CHUNK_SIZE <= self.chunk_size <= MAX_CHUNK_SIZE:
