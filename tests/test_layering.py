@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "streamer"
 LAYERS = ("http", "sources", "media", "web", "server")
 PURE_EXTRA = (  # pure modules outside the HTTP core, one per line
     "sources.synthetic",
+    "sources.listing",
     "media.bmff",
     "media.ebml",
     "media.hlsplan",

@@ -52,6 +52,7 @@ class FakeStat:
         pytest.param("a.gif", "image/gif", id="gif"),
         pytest.param("a.webp", "image/webp", id="webp"),
         pytest.param("a.avif", "image/avif", id="avif"),
+        pytest.param("a.AVI", "video/x-msvideo", id="avi-is-video"),
         pytest.param("a.m3u8", "application/vnd.apple.mpegurl", id="m3u8"),
         pytest.param("a.vtt", "text/vtt; charset=utf-8", id="vtt"),
         pytest.param("a.srt", "application/x-subrip", id="srt"),

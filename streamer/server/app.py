@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from streamer.media.probecache import ProbeCache
 from streamer.sources.filecache import OpenFileCache
 from streamer.server.lag import LagMonitor
 from streamer.server.lifespan import running
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     slots = StreamSlots(settings.max_streams)
     pool = WorkerPool(settings.media_workers)  # no process until the first job
     thumbnails = Thumbnails(settings.media_dir, pool, ThumbCache(settings.cache_dir / "thumbs", settings.thumb_cache_size))
+    probes = ProbeCache(settings.cache_dir / "probes.sqlite3")  # the database opens at the first listing
     limits = LoadLimits(
         settings.max_bytes, settings.max_duration, settings.chunk_size, settings.stall_timeout, settings.rate_limit or None
     )
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 tg.cancel_scope.cancel()
                 await pool.aclose()
+        await probes.aclose()  # queued probes stop; a running one finishes its file (bounded by the probe timeout)
 
     # No redirect from /media to /media/ (which is a 404 anyway): anything unrouted is 404.
     refused = {  # by RequestLimitsMiddleware, before any route
@@ -133,12 +136,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.lag = lag
     app.state.media_pool = pool
+    app.state.probes = probes
     routers = [
         page_router(),
         media_router(files, io=settings.io),
         thumbs_router(thumbnails),
         hls_router(HlsFiles(settings.media_dir, settings.cache_dir), io=settings.io),
-        catalog_router(settings.media_dir),
+        catalog_router(settings.media_dir, probes),
         subtitles_router(settings.media_dir),
         *([load_router(limits, settings.io)] if settings.load_testing_on else []),
         docs_router(app.title),
@@ -161,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "io_threads_busy": int(io_limiter().borrowed_tokens),
             "streams": slots.in_use,
             "cached_files": len(files.cache) if files.cache is not None else 0,
+            "probes_inflight": probes.inflight,
             "open_fds": fds,
             "rss_bytes": rss,
             "media_workers": len(pool.processes),

@@ -3,34 +3,43 @@
 ``list_folder`` blocks (it scans a directory and stats a page of entries), so
 the route runs it in a worker thread. A page costs O(limit) memory and one pass
 over the folder whatever its size: the next ``limit`` entries after the cursor
-are picked with a bounded heap, folders first, then by name. The cursor is the
-last key of the previous page, so a page is stable while files come and go.
-MP4 and MOV files are checked for "faststart" by walking their top-level box
-headers (a few 16-byte reads), never by loading them.
+are picked with a bounded heap in the order of ``streamer.sources.listing``
+(folders first, then by natural name, date or size). The same pass counts the
+folder's visible entries and notes its subtitle files. MP4 and MOV files are
+checked for "faststart" by walking their top-level box headers (a few 16-byte
+reads), never by loading them. URLs are relative, so a mounted app works.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import heapq
 import os
 import stat
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 from streamer.http.paths import is_served_name
-from streamer.http.representation import Representation, kind_of
+from streamer.http.representation import Kind, Representation, kind_of
 from streamer.sources.file import resolve_in_root
+from streamer.sources.listing import SUBTITLE_EXTENSIONS, Position, encode_cursor, sort_key, subtitle_tracks
 
 PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 1000
 MAX_BOXES = 64  # top-level boxes walked before giving up on a faststart answer
+MAX_SUBTITLE_NAMES = 10_000  # subtitle names remembered per scan: memory stays bounded in a folder of them
 FASTSTART_EXTENSIONS = (".mp4", ".m4v", ".m4a", ".mov")
-SortKey = tuple[int, str]  # (0 for a folder, 1 for a file; name)
+THUMB_KINDS = (Kind.IMAGE.value, Kind.VIDEO.value, Kind.AUDIO.value)
+
+
+@dataclass(frozen=True)
+class Subtitle:
+    url: str
+    language: str | None
+    label: str
 
 
 @dataclass(frozen=True)
@@ -44,29 +53,18 @@ class Entry:
     etag: str | None
     url: str
     faststart: bool | None
+    thumb: str | None = None
+    subtitles: list[Subtitle] = field(default_factory=list)
+    real_path: str = field(default="", repr=False)  # for the prober; not part of the JSON
+    mtime_ns: int = field(default=0, repr=False)
 
 
 @dataclass(frozen=True)
 class Page:
     path: str
+    total: int
     entries: list[Entry]
     next_cursor: str | None
-
-
-def encode_cursor(key: SortKey) -> str:
-    raw = ("d" if key[0] == 0 else "f") + key[1]
-    return base64.urlsafe_b64encode(raw.encode("utf-8", "surrogatepass")).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> SortKey | None:
-    """The key a cursor stands for, or ``None`` if it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    if raw[:1] not in ("d", "f") or not is_served_name(raw[1:]):
-        return None
-    return (0 if raw[0] == "d" else 1, raw[1:])
 
 
 def parse_box_header(header: bytes, remaining: int) -> tuple[str, int] | None:
@@ -99,20 +97,45 @@ def read_faststart(fd: int, size: int) -> bool | None:
     return None
 
 
-def _candidates(folder: str, after: SortKey | None) -> Iterator[tuple[SortKey, os.DirEntry[str]]]:
+@dataclass
+class _Scan:
+    """What one pass over a folder learns besides the page: its visible count and subtitle names."""
+
+    total: int = 0
+    subtitles: list[str] = field(default_factory=list)
+
+
+def _position(entry: os.DirEntry[str], sort: str) -> Position:
+    folder = entry.is_dir()
+    if sort == "name":
+        return Position(folder, 0, entry.name)
+    st = entry.stat()
+    return Position(folder, st.st_mtime_ns if sort == "date" else (0 if folder else st.st_size), entry.name)
+
+
+def _candidates(folder: str, after: Position | None, sort: str, order: str, scan: _Scan) -> Iterator[tuple[Any, Position, os.DirEntry[str]]]:
+    bound = sort_key(after, sort, order) if after is not None else None
     with os.scandir(folder) as entries:
         for entry in entries:
             if not is_served_name(entry.name):
                 continue
+            scan.total += 1
+            if entry.name.rpartition(".")[2].lower() in SUBTITLE_EXTENSIONS and len(scan.subtitles) < MAX_SUBTITLE_NAMES:
+                scan.subtitles.append(entry.name)
             try:
-                key = (0 if entry.is_dir() else 1, entry.name)
+                position = _position(entry, sort)
             except OSError:
                 continue
-            if after is None or key > after:
-                yield key, entry
+            key = sort_key(position, sort, order)
+            if bound is None or key > bound:
+                yield key, position, entry
 
 
-def _entry(root: str, rel: tuple[str, ...], entry: os.DirEntry[str]) -> Entry | None:
+def _subtitles(rel: tuple[str, ...], name: str, names: list[str]) -> list[Subtitle]:
+    return [Subtitle("subtitles/" + quote("/".join((*rel, n))), language, label) for n, language, label in subtitle_tracks(name, names)]
+
+
+def _entry(root: str, rel: tuple[str, ...], entry: os.DirEntry[str], subtitle_names: list[str]) -> Entry | None:
     try:
         real = resolve_in_root(root, (*rel, entry.name))  # a symlink out of the root is never listed
         st = os.stat(real)
@@ -133,17 +156,25 @@ def _entry(root: str, rel: tuple[str, ...], entry: os.DirEntry[str]) -> Entry | 
         finally:
             os.close(fd)
     kind = kind_of(rep.media_type).value
-    return Entry(entry.name, path, kind, st.st_size, rep.media_type, mtime, str(rep.etag), f"media/{quote(path)}", faststart)
+    return Entry(
+        entry.name, path, kind, st.st_size, rep.media_type, mtime, str(rep.etag), f"media/{quote(path)}", faststart,
+        thumb=f"thumbs/{quote(path)}" if kind in THUMB_KINDS else None,
+        subtitles=_subtitles(rel, entry.name, subtitle_names) if kind == Kind.VIDEO.value else [],
+        real_path=real, mtime_ns=st.st_mtime_ns,
+    )
 
 
-def list_folder(root: str, rel: tuple[str, ...], cursor: SortKey | None, limit: int) -> Page:
+def list_folder(
+    root: str, rel: tuple[str, ...], cursor: Position | None, limit: int, sort: str = "name", order: str = "asc"
+) -> Page:
     """One page of the folder ``root/rel``; raises ``FileNotFoundError`` if it is not a visible folder."""
     folder = resolve_in_root(root, rel)
     if not os.path.isdir(folder):
         raise FileNotFoundError(folder)
-    chosen = heapq.nsmallest(limit + 1, _candidates(folder, cursor), key=lambda pair: pair[0])
+    scan = _Scan()
+    chosen = heapq.nsmallest(limit + 1, _candidates(folder, cursor, sort, order, scan), key=lambda found: found[0])
     more = len(chosen) > limit
     chosen = chosen[:limit]
-    entries = [entry for _, dir_entry in chosen if (entry := _entry(root, rel, dir_entry)) is not None]
-    next_cursor = encode_cursor(chosen[-1][0]) if more else None
-    return Page("/".join(rel), entries, next_cursor)
+    entries = [entry for _, _, dir_entry in chosen if (entry := _entry(root, rel, dir_entry, scan.subtitles)) is not None]
+    next_cursor = encode_cursor(chosen[-1][1], sort, order) if more else None
+    return Page("/".join(rel), scan.total, entries, next_cursor)

@@ -1,40 +1,82 @@
-"""GET /api/media: the JSON catalog of the media root, one folder page at a time."""
+"""GET /api/media: the JSON catalog of the media root, one folder page at a time.
+
+A listing never waits long for probes: cached results come at once, uncached audio and video
+entries of the page are probed concurrently (bounded) for at most PROBE_DEADLINE_S, and what is
+not done by then is ``probe: null`` and named in ``pending``; those probes continue in the
+background, so asking again later returns them.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 from asyncer import asyncify
 from fastapi import APIRouter, HTTPException, Query
 
-from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, decode_cursor, list_folder
+from streamer.media.playback import decide
+from streamer.media.probecache import ProbeCache, ProbeKey
+from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, Entry, list_folder
+from streamer.sources.listing import decode_cursor
 from streamer.http.paths import parse_media_path
 from streamer.web.openapi import add_get_and_head, error
 from streamer.sources.base import io_limiter
 
-def catalog_router(root: str | os.PathLike[str]) -> APIRouter:
+PROBE_DEADLINE_S = 0.4  # longest a listing waits for probes of its page before answering with `pending`
+PROBED_KINDS = ("video", "audio")
+API_MEDIA_DESCRIPTION = f"""One page of a folder: folders first, then files by natural name (`Episode 2` before
+`Episode 10`), date or size. `total` counts the folder's visible entries. URLs are relative to the app's root.
+
+Each audio and video file carries `probe` (container, streams with RFC 6381 codec strings, tags, cover art) and
+`playback` (`direct`, `hls`, `transcode` or `unsupported`, with reasons in plain words and, where the answer
+depends on the device, `mime` to ask the browser with `MediaSource.isTypeSupported`). Images get no `playback`.
+
+Pending policy: cached probes are returned at once; uncached entries of the page are probed concurrently
+(a few at a time) for at most {PROBE_DEADLINE_S} s. Entries not done by then have `probe: null` and
+`playback: null` and their paths are listed in `pending`; their probes continue in the background, so a later
+request (poll the same page) returns them. Results are cached by the file's size and mtime (its ETag)."""
+
+
+def _entry_json(entry: Entry, probe: dict[str, Any] | None) -> dict[str, Any]:
+    body = asdict(entry)
+    del body["real_path"], body["mtime_ns"]
+    if entry.kind == "folder":
+        return {**body, "probe": None, "playback": None, "hls": None}
+    playback = decide(entry.kind, probe, entry.faststart)
+    return {**body, "probe": probe, "playback": asdict(playback) if playback is not None else None, "hls": None}
+
+
+def catalog_router(root: str | os.PathLike[str], probes: ProbeCache | None = None) -> APIRouter:
     real_root = os.path.realpath(root)
     router = APIRouter()
 
     async def api_media(
         path: str = Query("", max_length=1024, description="Folder relative to the media root; empty for the root."),
         limit: int = Query(PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Entries per page."),
-        cursor: str | None = Query(None, max_length=1024, description="next_cursor from the previous page."),
+        cursor: str | None = Query(None, max_length=1024, description="next_cursor from the previous page (same sort and order)."),
+        sort: Literal["name", "date", "size"] = Query("name", description="Order files by natural name, modification time or size."),
+        order: Literal["asc", "desc"] = Query("asc", description="Ascending or descending; folders always come first."),
     ) -> dict[str, Any]:
         names = parse_media_path(path.strip("/")) if path.strip("/") else ()
         if names is None:
             raise HTTPException(404, "No such folder.")
-        after = decode_cursor(cursor) if cursor is not None else None
+        after = decode_cursor(cursor, sort, order) if cursor is not None else None
         if cursor is not None and after is None:
-            raise HTTPException(400, "Invalid cursor: pass next_cursor from a previous page unchanged.")
+            raise HTTPException(400, "Invalid cursor: pass next_cursor from a previous page of the same sort and order unchanged.")
         try:
-            page = await asyncify(list_folder, limiter=io_limiter())(real_root, names, after, limit)
+            page = await asyncify(list_folder, limiter=io_limiter())(real_root, names, after, limit, sort, order)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise HTTPException(404, "No such folder.") from exc
-        return asdict(page)
+        keys = {e.path: ProbeKey(e.real_path, e.size or 0, e.mtime_ns) for e in page.entries if e.kind in PROBED_KINDS}
+        found, waiting = ({}, list(keys.values())) if probes is None else await probes.get_many(keys.values(), PROBE_DEADLINE_S)
+        pending = [p for p, key in keys.items() if key in set(waiting)]
+        entries = [_entry_json(e, found.get(keys[e.path]) if e.path in keys else None) for e in page.entries]
+        return {"path": page.path, "total": page.total, "entries": entries, "next_cursor": page.next_cursor, "pending": pending}
 
-    refusals = {400: error("The cursor is not one this server gave out."), 404: error("No such folder.")}
-    add_get_and_head(router, "/api/media", api_media, responses=refusals, summary="One page of a media folder's listing")
+    refusals = {400: error("The cursor is not one this server gave out for this sort and order."), 404: error("No such folder.")}
+    add_get_and_head(
+        router, "/api/media", api_media, responses=refusals, summary="One page of a media folder's listing",
+        description=API_MEDIA_DESCRIPTION,
+    )
     return router
