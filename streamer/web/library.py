@@ -70,7 +70,8 @@ def catalog_router(root: str | os.PathLike[str], probes: ProbeCache | None = Non
             raise HTTPException(404, "No such folder.") from exc
         keys = {e.path: ProbeKey(e.real_path, e.size or 0, e.mtime_ns) for e in page.entries if e.kind in PROBED_KINDS}
         found, waiting = ({}, list(keys.values())) if probes is None else await probes.get_many(keys.values(), PROBE_DEADLINE_S)
-        pending = [p for p, key in keys.items() if key in set(waiting)]
+        unfinished = set(waiting)
+        pending = [p for p, key in keys.items() if key in unfinished]
         entries = [_entry_json(e, found.get(keys[e.path]) if e.path in keys else None) for e in page.entries]
         return {"path": page.path, "total": page.total, "entries": entries, "next_cursor": page.next_cursor, "pending": pending}
 
