@@ -268,9 +268,10 @@ def test_debug_runtime_reports_what_the_worker_holds(server: ServerThread) -> No
     with server.client() as client:
         now = client.get("/debug/runtime").json()
     assert set(now) == {
-        "tasks", "threads", "io_threads_busy", "streams", "cached_files", "open_fds", "rss_bytes", "media_workers", "media_jobs"
+        "tasks", "threads", "io_threads_busy", "streams", "cached_files", "probes_inflight", "open_fds", "rss_bytes",
+        "media_workers", "media_jobs",
     }
-    assert now["streams"] == 0 and now["io_threads_busy"] == 0 and now["media_workers"] == 0
+    assert now["streams"] == 0 and now["io_threads_busy"] == 0 and now["media_workers"] == 0 and now["probes_inflight"] == 0
     assert now["tasks"] >= 1 and now["threads"] >= 1 and now["open_fds"] > 3
     assert 10 * 1024 * 1024 < now["rss_bytes"] < 1 << 32
 
