@@ -132,3 +132,17 @@ def test_entries_carry_relative_urls_thumbs_and_subtitles(folder: Path) -> None:
     assert entries["cover.jpg"].thumb == "thumbs/cover.jpg" and entries["notes.txt"].thumb is None
     nested = list_folder(str(folder), ("Season 2",), None, 100).entries[0]
     assert (nested.url, nested.thumb) == ("media/Season%202/x%20y.mp4", "thumbs/Season%202/x%20y.mp4")
+
+
+def test_a_sub_folder_reports_its_visible_count_up_to_the_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamer.sources import catalog
+
+    (tmp_path / "shows").mkdir()
+    for name in ("a.mkv", "b.mkv", ".hidden", "c"):
+        (tmp_path / "shows" / name).touch()
+    (tmp_path / "empty").mkdir()
+    page = catalog.list_folder(str(tmp_path), (), None, 10)
+    assert {e.name: e.count for e in page.entries} == {"empty": 0, "shows": 3}
+    monkeypatch.setattr(catalog, "COUNT_CAP", 2)
+    assert catalog.count_visible(str(tmp_path / "shows")) == 2
+    assert catalog.count_visible(str(tmp_path / "missing")) is None

@@ -30,6 +30,7 @@ from streamer.sources.listing import SUBTITLE_EXTENSIONS, Position, encode_curso
 PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 1000
 MAX_BOXES = 64  # top-level boxes walked before giving up on a faststart answer
+COUNT_CAP = 10_000  # a sub-folder's entries are counted up to this (one scandir, no stat), then "10000+"
 MAX_SUBTITLE_NAMES = 10_000  # subtitle names remembered per scan: memory stays bounded in a folder of them
 FASTSTART_EXTENSIONS = (".mp4", ".m4v", ".m4a", ".mov")
 THUMB_KINDS = (Kind.IMAGE.value, Kind.VIDEO.value, Kind.AUDIO.value)
@@ -55,6 +56,7 @@ class Entry:
     faststart: bool | None
     thumb: str | None = None
     subtitles: list[Subtitle] = field(default_factory=list)
+    count: int | None = None  # a folder's visible entries, up to COUNT_CAP
     real_path: str = field(default="", repr=False)  # for the prober; not part of the JSON
     mtime_ns: int = field(default=0, repr=False)
 
@@ -135,6 +137,20 @@ def _subtitles(rel: tuple[str, ...], name: str, names: list[str]) -> list[Subtit
     return [Subtitle("subtitles/" + quote("/".join((*rel, n))), language, label) for n, language, label in subtitle_tracks(name, names)]
 
 
+def count_visible(folder: str) -> int | None:
+    """How many entries of ``folder`` a listing would show, up to ``COUNT_CAP``; ``None`` if unreadable."""
+    count = 0
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                count += is_served_name(entry.name)
+                if count >= COUNT_CAP:
+                    break
+    except OSError:
+        return None
+    return count
+
+
 def _entry(root: str, rel: tuple[str, ...], entry: os.DirEntry[str], subtitle_names: list[str]) -> Entry | None:
     try:
         real = resolve_in_root(root, (*rel, entry.name))  # a symlink out of the root is never listed
@@ -144,7 +160,8 @@ def _entry(root: str, rel: tuple[str, ...], entry: os.DirEntry[str], subtitle_na
     path = "/".join((*rel, entry.name))
     mtime = datetime.fromtimestamp(st.st_mtime, UTC).isoformat(timespec="seconds")
     if stat.S_ISDIR(st.st_mode):
-        return Entry(entry.name, path, "folder", None, None, mtime, None, f"api/media?path={quote(path)}", None)
+        url = f"api/media?path={quote(path)}"
+        return Entry(entry.name, path, "folder", None, None, mtime, None, url, None, count=count_visible(real))
     if not stat.S_ISREG(st.st_mode):
         return None
     rep = Representation.from_stat(st, entry.name)

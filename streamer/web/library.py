@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
+from urllib.parse import quote
 from typing import Any, Literal
 
 from asyncer import asyncify
 from fastapi import APIRouter, HTTPException, Query
 
-from streamer.media.playback import decide
+from streamer.media.playback import Playback, decide
 from streamer.media.probecache import ProbeCache, ProbeKey
 from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, Entry, list_folder
 from streamer.sources.listing import decode_cursor
@@ -44,7 +45,14 @@ def _entry_json(entry: Entry, probe: dict[str, Any] | None) -> dict[str, Any]:
     if entry.kind == "folder":
         return {**body, "probe": None, "playback": None, "hls": None}
     playback = decide(entry.kind, probe, entry.faststart)
-    return {**body, "probe": probe, "playback": asdict(playback) if playback is not None else None, "hls": None}
+    return {**body, "probe": probe, "playback": asdict(playback) if playback is not None else None, "hls": hls_url(entry, playback)}
+
+
+def hls_url(entry: Entry, playback: Playback | None) -> str | None:
+    """The playlist of a video the browser can decode once repackaged (verdict ``hls``), else ``None``."""
+    if entry.kind != "video" or playback is None or playback.verdict != "hls":
+        return None
+    return f"hls/{quote(entry.path)}/index.m3u8"
 
 
 def catalog_router(root: str | os.PathLike[str], probes: ProbeCache | None = None) -> APIRouter:
