@@ -141,8 +141,8 @@ class KeyframeCache:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=5.0)
 
-    def get(self, path: str, st: os.stat_result) -> KeyframeIndex | None:
-        """The index of ``path`` as it is in ``st``: from the cache, else read (and stored)."""
+    def get(self, path: str, st: os.stat_result, read_from: str | None = None) -> KeyframeIndex | None:
+        """The index of ``path`` as it is in ``st``: from the cache, else read (from ``read_from`` if given) and stored."""
         key = json.dumps([INDEX_VERSION, path, st.st_size, st.st_mtime_ns])
         if self.path is not None:
             with closing(self._connect()) as db:
@@ -150,7 +150,7 @@ class KeyframeCache:
             if row is not None:
                 value = json.loads(row[0])
                 return KeyframeIndex(tuple(value["times"]), value["duration"], value["origin"]) if value else None
-        index = read_keyframes(path)
+        index = read_keyframes(read_from or path)
         if self.path is not None:
             value = {"times": index.times, "duration": index.duration, "origin": index.origin} if index else None
             with closing(self._connect()) as db, db:

@@ -19,6 +19,7 @@ import av
 
 from streamer.media.codecs import StreamParams, codec_string
 from streamer.sources.catalog import parse_box_header
+from streamer.sources.file import open_real_path
 
 PROBE_SIZE = 1 << 20  # bytes FFmpeg may read to identify streams (its default is 5 MB)
 ANALYZE_US = 1_000_000  # microseconds of media it may read for stream parameters (default 5 s)
@@ -124,11 +125,11 @@ def _duration(container: Any) -> float | None:
     return _number(max(spans)) if spans else None
 
 
-def describe(container: Any, path: str) -> dict[str, Any]:
-    """The probe record of an open container (see the API contract in the README)."""
+def describe(container: Any, path: str, opened: str | None = None) -> dict[str, Any]:
+    """The probe record of an open container (see the API contract in the README); ``opened`` reads like ``path``."""
     name = _container_name(container, path)
     pictures = [s for s in container.streams.video if s.disposition & av.stream.Disposition.attached_pic]
-    rotations = read_rotations(path) if name in ("mp4", "mov") else {}
+    rotations = read_rotations(opened or path) if name in ("mp4", "mov") else {}
     return {
         "ok": True, "error": None, "container": name, "duration": _duration(container),
         "bitrate": container.bit_rate or None,
@@ -141,16 +142,26 @@ def describe(container: Any, path: str) -> dict[str, Any]:
 
 
 def probe_file(path: str) -> dict[str, Any]:
-    """Probe one file; never raises for bad input (the result says what went wrong)."""
+    """Probe one file (a real path from the catalog); never raises for bad input (the result says what went wrong).
+
+    The file is opened along ``path`` without following symlinks, and PyAV reads that open file
+    through ``/proc/self/fd``: a folder swapped for a link out of the root is never probed.
+    """
     options = {"probesize": str(PROBE_SIZE), "analyzeduration": str(ANALYZE_US)}
+    fd = -1
     try:
-        with av.open(path, options=options, timeout=PROBE_TIMEOUT_S, metadata_errors="replace") as container:
+        fd = open_real_path(path)
+        opened = f"/proc/self/fd/{fd}"
+        with av.open(opened, options=options, timeout=PROBE_TIMEOUT_S, metadata_errors="replace") as container:
             if not container.streams.video and not container.streams.audio:  # e.g. an MP4 whose index was cut off
                 return failure(NOTHING_INSIDE)
-            return describe(container, path)
+            return describe(container, path, opened)
     except (OSError, av.FFmpegError, ValueError, TimeoutError, UnicodeError) as exc:
         log.debug("probe of %s failed: %r", path, exc)
         return failure(_plain_error(exc))
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def rotation_of(matrix: tuple[int, ...]) -> int:

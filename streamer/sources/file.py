@@ -211,6 +211,14 @@ def open_beneath(root: str, relative: str) -> int:
         os.close(root_fd)
 
 
+def open_real_path(resolved: str) -> int:
+    """A descriptor for ``resolved`` (a path ``resolve_in_root`` gave: absolute, free of symlinks),
+    opened without following any symlink, so a folder on the way swapped for one since is ``ELOOP``."""
+    if not os.path.isabs(resolved):
+        raise ValueError(f"not an absolute path: {resolved!r}")
+    return open_beneath("/", resolved.lstrip("/"))
+
+
 def _not_found(path: str) -> FileNotFoundError:
     return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
 

@@ -10,7 +10,6 @@ identity and the resource name), 304, Range, Content-Length and HEAD hold.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from streamer.http.representation import Representation
 from streamer.media.hlsplan import INIT_NAME, SegmentSpan, format_playlist, parse_segment_number, plan_segments
 from streamer.media.keyframes import KeyframeCache
 from streamer.sources.base import MemorySource
-from streamer.sources.file import resolve_in_root
+from streamer.sources.file import open_file_source, resolve_in_root
 from streamer.web.media import http_error
 from streamer.web.openapi import RETRY_AFTER, add_get_and_head, error
 from streamer.web.planned import MediaFile, answer, planned_responses, stream_endpoint
@@ -60,8 +59,8 @@ class HlsFiles:
             self._cache = KeyframeCache(self.cache_dir)
         return self._cache
 
-    def _plan(self, resolved: str, st: os.stat_result) -> tuple[SegmentSpan, ...]:
-        index = self.cache.get(resolved, st)
+    def _plan(self, resolved: str, st: os.stat_result, opened: str) -> tuple[SegmentSpan, ...]:
+        index = self.cache.get(resolved, st, read_from=opened)
         segments = plan_segments(index.times, index.duration) if index is not None else None
         if segments is None:
             raise HTTPException(422, "No video stream with keyframes in this file: it cannot be played as HLS.")
@@ -69,29 +68,35 @@ class HlsFiles:
 
     def make(self, names: tuple[str, ...], resource: str) -> HlsBody:
         """Blocking: the body of ``resource`` (a playlist, init or segment name) of the file at ``names``."""
-        from streamer.media.hlsmux import SegmentError, make_init, make_segment  # PyAV only when HLS is used
-
         try:
-            resolved = resolve_in_root(self.root, names)
-            st = os.stat(resolved)
+            source, st = open_file_source(self.root, names)  # beneath the root, as /media opens it
         except OSError as exc:
             raise http_error(exc) from exc
-        if not stat.S_ISREG(st.st_mode):
-            raise HTTPException(404, "Not Found")
+        try:
+            return self._make(resolve_in_root(self.root, names), st, f"/proc/self/fd/{source.fileno()}", resource)
+        except OSError as exc:
+            raise http_error(exc) from exc
+        finally:
+            source.close()
+
+    def _make(self, resolved: str, st: os.stat_result, opened: str, resource: str) -> HlsBody:
+        """The body of ``resource``, read from ``opened`` (the file's open descriptor, as a path PyAV can open)."""
+        from streamer.media.hlsmux import SegmentError, make_init, make_segment  # PyAV only when HLS is used
+
         version = f"{st.st_size:x}-{st.st_mtime_ns:x}"
         number = parse_segment_number(resource)
         try:
             if resource == PLAYLIST_NAME:
-                text = format_playlist(self._plan(resolved, st))
+                text = format_playlist(self._plan(resolved, st, opened))
                 return HlsBody(text.encode(), PLAYLIST_TYPE, f"{version}-m3u8", st.st_mtime_ns)
             if resource == INIT_NAME:
-                return HlsBody(make_init(resolved), SEGMENT_TYPE, f"{version}-init", st.st_mtime_ns)
+                return HlsBody(make_init(opened), SEGMENT_TYPE, f"{version}-init", st.st_mtime_ns)
             if number is None:
                 raise HTTPException(404, f"No HLS resource {resource!r}: use {PLAYLIST_NAME}, {INIT_NAME} or <n>.m4s")
-            segments = self._plan(resolved, st)
+            segments = self._plan(resolved, st, opened)
             if number >= len(segments):
                 raise HTTPException(404, f"No segment {number}: this video has segments 0 to {len(segments) - 1}")
-            return HlsBody(make_segment(resolved, segments[number]), SEGMENT_TYPE, f"{version}-{number}", st.st_mtime_ns)
+            return HlsBody(make_segment(opened, segments[number]), SEGMENT_TYPE, f"{version}-{number}", st.st_mtime_ns)
         except SegmentError as exc:
             raise HTTPException(422, f"Cannot make HLS of this file: {exc}") from exc
 

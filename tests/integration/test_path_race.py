@@ -118,3 +118,34 @@ def test_requests_never_escape(tree: tuple[Path, Path]) -> None:
     finally:
         server.stop()
     assert statuses.get(200, 0) > 0 and statuses.get(404, 0) > 0, statuses
+
+
+def test_probes_and_hls_never_read_outside(tmp_path: Path) -> None:
+    from fastapi import HTTPException
+
+    from streamer.media.probe import probe_file
+    from streamer.web.hls import HlsFiles
+    from tests.conftest import REPO
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "d").mkdir(parents=True)
+    outside.mkdir()
+    album = REPO / "media" / "album"
+    (root / "d" / "song.mp3").write_bytes((album / "01 Morning.mp3").read_bytes())
+    (outside / "song.mp3").write_bytes((album / "02 Evening.mp3").read_bytes())
+    (root / "d" / "v.mkv").write_bytes((REPO / "media" / "series" / "Episode 1.mkv").read_bytes())
+    (outside / "v.mkv").write_bytes((REPO / "media" / "bars.webm").read_bytes())
+    hls = HlsFiles(root, None)
+    inside_init = hls.make(("d", "v.mkv"), "init.mp4").content
+    titles: set[str | None] = set()
+    inits: set[bytes] = set()
+    with Swapper(root, outside):
+        for _ in range(150):
+            probed = probe_file(str(root / "d" / "song.mp3"))
+            titles.add(probed["tags"]["title"] if probed["ok"] else None)
+            try:
+                inits.add(hls.make(("d", "v.mkv"), "init.mp4").content)
+            except HTTPException as exc:
+                assert exc.status_code == 404
+    assert "Evening" not in titles and "Morning" in titles, titles
+    assert inits <= {inside_init}, "an init segment of the outside file was made"
