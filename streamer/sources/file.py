@@ -229,7 +229,10 @@ def resolve_in_root(root: str, names: tuple[str, ...]) -> str:
     Symlinks are followed, so a link inside the root that points outside it, or
     into a dot-directory, is refused. Raises ``FileNotFoundError`` otherwise.
     """
-    resolved = os.path.realpath(os.path.join(root, *names))
+    try:
+        resolved = os.path.realpath(os.path.join(root, *names))
+    except OSError as exc:  # a link replaced by a folder while realpath read it (EINVAL): the path is changing
+        raise _not_found("/".join(names)) from exc
     if resolved == root:
         return resolved
     relative = os.path.relpath(resolved, root)

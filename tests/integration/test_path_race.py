@@ -30,13 +30,18 @@ REQUESTS = 600
 
 
 SWAP = """
-import os, sys
+import os, sys, time
 folder, parked, outside = sys.argv[1] + "/d", sys.argv[1] + "/d.parked", sys.argv[2]
+swaps = 0
 while True:
     os.rename(folder, parked)
     os.symlink(outside, folder)
     os.unlink(folder)
     os.rename(parked, folder)
+    time.sleep(0.0002)  # the real folder stays a moment, so requests land in every state
+    swaps += 1
+    if swaps == 100:
+        print("swapping", flush=True)
 """
 
 
@@ -51,12 +56,14 @@ class Swapper:
         self.root = root
 
     def __enter__(self) -> Swapper:
-        self.process = subprocess.Popen(self.args)
+        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None and self.process.stdout.readline() == "swapping\n"  # under way
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.process.kill()
         self.process.wait(5)
+        self.process.stdout.close()  # type: ignore[union-attr]
         if not (self.root / "d").is_dir() or (self.root / "d").is_symlink():  # stopped mid-swap: put it back
             if (self.root / "d").is_symlink():
                 (self.root / "d").unlink()
