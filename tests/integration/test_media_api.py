@@ -78,7 +78,9 @@ def test_every_entry_gets_its_probe_and_verdict(media: Path, tmp_path: Path) -> 
         playback = entries[name]["playback"]
         assert (playback["verdict"], playback["mime"], playback["ask_browser"]) == (verdict, mime, ask), name
         assert entries[name]["probe"]["ok"] is (verdict != "unsupported"), name
-        assert entries[name]["hls"] is None and entries[name]["thumb"] == "thumbs/" + name.replace(" ", "%20")
+        quoted = name.replace(" ", "%20")
+        assert entries[name]["hls"] == (f"hls/{quoted}/index.m3u8" if verdict == "hls" else None), name
+        assert entries[name]["thumb"] == "thumbs/" + quoted
     assert entries["song.mp3"]["probe"]["tags"] == TAGS and entries["song.mp3"]["probe"]["cover_art"] is True
     assert entries["faststart.mp4"]["subtitles"] == [{"url": "subtitles/faststart.en.srt", "language": "en", "label": "English"}]
     assert entries["faststart.mp4"]["url"] == "media/faststart.mp4"
