@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from streamer.http.paths import is_served_name
 from streamer.http.representation import Kind, Representation, kind_of
-from streamer.sources.file import resolve_in_root
+from streamer.sources.file import open_real_path, resolve_in_root
 from streamer.sources.listing import SUBTITLE_EXTENSIONS, Position, encode_cursor, sort_key, subtitle_tracks
 
 PAGE_LIMIT = 100
@@ -167,11 +167,15 @@ def _entry(root: str, rel: tuple[str, ...], entry: os.DirEntry[str], subtitle_na
     rep = Representation.from_stat(st, entry.name)
     faststart = None
     if entry.name.lower().endswith(FASTSTART_EXTENSIONS):
-        fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
-            faststart = read_faststart(fd, st.st_size)
-        finally:
-            os.close(fd)
+            fd = open_real_path(real)  # along the checked path, following no symlink
+        except OSError:  # it changed since it was listed: no answer rather than a wrong one
+            fd = -1
+        if fd >= 0:
+            try:
+                faststart = read_faststart(fd, st.st_size)
+            finally:
+                os.close(fd)
     kind = kind_of(rep.media_type).value
     return Entry(
         entry.name, path, kind, st.st_size, rep.media_type, mtime, str(rep.etag), f"media/{quote(path)}", faststart,
