@@ -40,6 +40,8 @@ from streamer.web.subtitles import subtitles_router
 from streamer.web.load import LoadLimits, load_router
 from streamer.web.hls import HlsFiles, hls_router
 from streamer.web.media import MediaFiles, media_router
+from streamer.web.s3media import S3Files, s3_router
+from streamer.sources.s3 import S3Bucket
 from streamer.web.thumbs import Thumbnails, thumbs_router
 from streamer.media.thumbcache import ThumbCache
 from streamer.media.workers import WorkerPool
@@ -122,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 tg.cancel_scope.cancel()
                 await pool.aclose()
+                if bucket is not None:
+                    bucket.close()
         await probes.aclose()  # queued probes stop; a running one finishes its file (bounded by the probe timeout)
 
     # No redirect from /media to /media/ (which is a 404 anyway): anything unrouted is 404.
@@ -137,8 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.lag = lag
     app.state.media_pool = pool
     app.state.probes = probes
+    bucket = S3Bucket(settings.s3_url, settings.s3_endpoint or None) if settings.s3_url else None
+    s3 = S3Files(bucket, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout,
+                 rate=settings.rate_limit or None) if bucket is not None else None
     routers = [
         page_router(),
+        *([s3_router(s3, io=settings.io)] if s3 is not None else []),  # first: its /media and /api/media win
         media_router(files, io=settings.io),
         thumbs_router(thumbnails),
         hls_router(HlsFiles(settings.media_dir, settings.cache_dir), io=settings.io),
@@ -170,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "rss_bytes": rss,
             "media_workers": len(pool.processes),
             "media_jobs": pool.jobs_started,
+            "store_requests_in_flight": bucket.in_flight if bucket is not None else 0,
         }
 
     add_get_and_head(app.router, "/healthz", healthz, response_class=PlainTextResponse)

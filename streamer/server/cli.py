@@ -48,6 +48,7 @@ _OPTIONS = {
     "cache_dir": "folder for derived data (probe results, keyframe indexes, thumbnails), made on first use (default $XDG_CACHE_HOME/streamer, else ~/.cache/streamer)",
     "thumb_cache_size": "bytes of thumbnails kept in the cache, least recently used out first, e.g. 512MiB (default 1GiB)",
     "media_workers": "worker processes for thumbnails and other CPU-heavy media work (default: cores, at most 4)",
+    "s3_endpoint": "URL of the S3-compatible store when MEDIA_DIR is s3://BUCKET[/PREFIX] (default: AWS_ENDPOINT_URL, else AWS); credentials from the AWS_* variables",
 }
 
 
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         sign.add_argument("--" + name.replace("_", "-"), dest=name, help=f"as for serve; env {ENV_PREFIX}{name.upper()}")
     serve = commands.add_parser("serve", help="serve a media folder over HTTP")
     serve.add_argument(
-        "media_dir", nargs="?", help="folder to serve (default: the sample media/ of a source checkout, else ./media)"
+        "media_dir", nargs="?",
+        help="folder to serve, or s3://BUCKET[/PREFIX] (default: the sample media/ of a source checkout, else ./media)",
     )
     for name, help_text in _OPTIONS.items():
         serve.add_argument("--" + name.replace("_", "-"), dest=name, help=f"{help_text}; env {ENV_PREFIX}{name.upper()}")
@@ -79,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
     values = {name: environ[ENV_PREFIX + name.upper()] for name in [*_OPTIONS, "media_dir"] if ENV_PREFIX + name.upper() in environ}
     values.update({name: getattr(args, name) for name in [*_OPTIONS, "media_dir"] if getattr(args, name) is not None})
+    if values.get("media_dir", "").startswith("s3://"):
+        values["s3_url"] = values.pop("media_dir")
     return Settings.from_strings(values)
 
 
@@ -169,11 +173,12 @@ def sign(parser: argparse.ArgumentParser, args: argparse.Namespace, environ: dic
 def announce(settings: Settings) -> None:
     """The start-up lines: where the library is, and who may read it."""
     address = f"http://{settings.host}:{settings.port}/"
+    served = settings.s3_url or settings.media_dir  # never the store's credentials: they stay in the environment
     if settings.access_mode == "token":
         token = load_keys(settings.secret_file or default_secret_file()).library_token
-        print(f"streamer: serving {settings.media_dir}; open the library at {address}?token={token}", file=sys.stderr)
+        print(f"streamer: serving {served}; open the library at {address}?token={token}", file=sys.stderr)
     else:
-        print(f"streamer: serving {settings.media_dir}; library page at {address}", file=sys.stderr)
+        print(f"streamer: serving {served}; library page at {address}", file=sys.stderr)
         if not settings.loopback:
             print(f"streamer: WARNING: --access open on {settings.host}: anyone who can reach this port can read the library", file=sys.stderr)
     load = "on" if settings.load_testing_on else "off (--load-testing on to enable)"

@@ -81,6 +81,8 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)  # probe results, keyframe indexes, thumbnails
     thumb_cache_size: int = THUMB_CACHE_SIZE
     media_workers: int = MEDIA_WORKERS
+    s3_url: str = ""  # s3://BUCKET[/PREFIX]: serve /media and /api/media from object storage instead of media_dir
+    s3_endpoint: str = ""  # the store's URL; empty: AWS_ENDPOINT_URL, else AWS itself
 
     def __post_init__(self) -> None:
         if not str(self.media_dir):
@@ -129,6 +131,10 @@ class Settings:
             raise SettingsError(f"thumb cache size {self.thumb_cache_size} bytes is outside 1MiB..{1 << 50}")
         if not 1 <= self.media_workers <= MAX_WORKERS:
             raise SettingsError(f"media workers {self.media_workers} is outside 1..{MAX_WORKERS}")
+        if self.s3_url and not self.s3_url.startswith("s3://"):
+            raise SettingsError(f"s3 url must look like s3://BUCKET[/PREFIX], not {self.s3_url!r}")
+        if self.s3_endpoint and not self.s3_endpoint.startswith(("http://", "https://")):
+            raise SettingsError(f"s3 endpoint must be an http:// or https:// URL, not {self.s3_endpoint!r}")
         if not self.media_dir.is_dir():
             hint = "give the folder to serve, e.g. `streamer serve /srv/media`"
             if self.media_dir == DEFAULT_MEDIA_DIR and not _PACKAGE_MEDIA.is_dir():  # installed, not a checkout
@@ -201,5 +207,7 @@ _CONVERTERS = {
     "cache_dir": Path,
     "thumb_cache_size": parse_size,
     "media_workers": int,
+    "s3_url": str,
+    "s3_endpoint": str,
 }
 _FORMATTERS = {"cors_origins": ",".join, "secret_file": lambda path: "" if path is None else str(path)}

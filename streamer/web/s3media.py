@@ -1,0 +1,134 @@
+"""Media from an S3 bucket: ``/media/{path}``, ``/api/media`` and ``/readyz`` over an ``S3Bucket``.
+
+The same planned core as a folder: the object's metadata (one cached HEAD) makes the
+``Representation``, ``plan_response`` decides, ``MediaResponse`` streams. For a GET
+the first read happens before any header is sent, so a replaced object re-plans the
+request and a failing store is a 503 with Retry-After, never a 500 or a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+from asyncer import asyncify
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from streamer.http.paths import parse_media_path
+from streamer.http.ranges import ByteRange
+from streamer.sources.base import io_limiter
+from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, decode_cursor
+from streamer.sources.chunks import CHUNK_SIZE
+from streamer.sources.s3 import ObjectChangedError, S3Bucket, S3Source, StoreUnavailableError, list_page, representation
+from streamer.web.media import MEDIA_RESPONSES
+from streamer.web.openapi import add_get_and_head, error
+from streamer.web.planned import RATE_QUERY, MediaFile, apply_plan, effective_rate, plan_for, raise_if_bodiless
+from streamer.web.planned import set_stream_options, stream_endpoint
+from streamer.web.responses import STALL_TIMEOUT_S, MediaResponse
+
+STORE_RETRY_AFTER_S = 2
+PLAN_ATTEMPTS = 2  # a replaced object seen at the first read: plan once more on its new metadata
+logger = logging.getLogger("streamer")
+T = TypeVar("T")
+
+
+def store_unavailable(exc: Exception) -> HTTPException:
+    logger.warning("object store: %s", exc)
+    detail = "The object store is unreachable or failing; try again."
+    return HTTPException(503, detail, headers={"retry-after": str(STORE_RETRY_AFTER_S), "cache-control": "no-store"})
+
+
+async def in_thread(bucket_call: Callable[..., T], *args: Any) -> T:
+    """A blocking store call in a worker thread; store failures become HTTP answers."""
+    try:
+        return await asyncify(bucket_call, limiter=io_limiter())(*args)
+    except FileNotFoundError as exc:
+        raise HTTPException(404, "Not Found") from exc
+    except StoreUnavailableError as exc:
+        raise store_unavailable(exc) from exc
+
+
+class S3Files:
+    """A FastAPI dependency serving the objects of ``bucket`` like ``MediaFiles`` serves a folder."""
+
+    def __init__(self, bucket: S3Bucket, *, chunk_size: int = CHUNK_SIZE,
+                 stall_timeout_s: float | None = STALL_TIMEOUT_S, rate: float | None = None) -> None:
+        self.bucket = bucket
+        self.chunk_size = chunk_size
+        self.stall_timeout_s = stall_timeout_s
+        self.rate = rate
+
+    async def __call__(
+        self,
+        path: str,
+        request: Request,
+        response: Response,
+        download: bool = Query(False, description="Send Content-Disposition: attachment."),
+        rate: int | None = RATE_QUERY,
+    ) -> AsyncIterator[MediaFile]:
+        names = parse_media_path(path)
+        if names is None:
+            raise HTTPException(404, "Not Found")
+        pace = effective_rate(rate, self.rate)
+        key = "/".join(names)
+        for attempt in range(PLAN_ATTEMPTS):
+            meta = await in_thread(self.bucket.head, key)
+            plan = plan_for(request, representation(meta, names[-1]), download=download)
+            raise_if_bodiless(plan)
+            source = S3Source(self.bucket, meta, plan.body)
+            first = next((s for s in plan.body if isinstance(s, ByteRange) and s), None)
+            if request.method != "GET" or first is None:
+                break
+            try:  # the first read before any header: its failures can still be answered properly
+                await in_thread(source.read_at, first.start, min(len(first), self.chunk_size))
+                break
+            except ObjectChangedError as exc:
+                source.close()
+                if attempt + 1 == PLAN_ATTEMPTS:
+                    raise HTTPException(503, "The object changed while it was read; try again.", {"retry-after": "1"}) from exc
+            except BaseException:
+                source.close()
+                raise
+        try:
+            apply_plan(plan, response)
+            set_stream_options(request, stall_timeout_s=self.stall_timeout_s, rate=pace)
+            yield MediaFile(source, plan.body, self.chunk_size)
+        finally:
+            source.close()
+
+
+def s3_router(files: S3Files, *, io: str = "async") -> APIRouter:
+    """``/media/{path}``, ``/api/media`` and ``/readyz`` over ``files.bucket``."""
+    router = APIRouter()
+    responses = {**MEDIA_RESPONSES, 503: error("The object store is unreachable or failing, the object changed, "
+                                               "or --max-streams is reached; retry after Retry-After.")}
+    add_get_and_head(router, "/media/{path:path}", stream_endpoint(files, io), response_class=MediaResponse,
+                     responses=responses, summary="A media object from the bucket, with Range and conditional requests")
+
+    async def api_media(
+        path: str = Query("", max_length=1024, description="Folder (key prefix) in the bucket; empty for the top."),
+        limit: int = Query(PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Entries per page."),
+        cursor: str | None = Query(None, max_length=1024, description="next_cursor from the previous page."),
+    ) -> dict[str, Any]:
+        names = parse_media_path(path.strip("/")) if path.strip("/") else ()
+        if names is None:
+            raise HTTPException(404, "No such folder.")
+        after = decode_cursor(cursor) if cursor is not None else None
+        if cursor is not None and after is None:
+            raise HTTPException(400, "Invalid cursor: pass next_cursor from a previous page unchanged.")
+        page = await in_thread(list_page, files.bucket, names, after, limit)
+        return asdict(page)
+
+    async def readyz() -> str:
+        await in_thread(files.bucket.check)
+        return "ok"
+
+    add_get_and_head(router, "/api/media", api_media, summary="One page of a bucket folder's listing",
+                     responses={400: error("The cursor is not one this server gave out."), 404: error("No such folder."),
+                                503: error("The object store is unreachable.")})
+    add_get_and_head(router, "/readyz", readyz, response_class=PlainTextResponse,
+                     responses={503: error("The object store is unreachable.")})
+    return router

@@ -1,0 +1,73 @@
+"""The S3 source's pure parts: s3:// URLs, and which ranged GETs a read asks the store for."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamer.http.ranges import ByteRange
+from streamer.sources.base import SourceClosedError
+from streamer.sources.s3 import READ_AHEAD, ObjectMeta, S3Source, parse_s3_url
+
+SIZE = 3 * READ_AHEAD + 5
+META = ObjectMeta("clip.mp4", SIZE, '"abc-2"', 0)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param("s3://media", ("media", ""), id="bucket-only"),
+        pytest.param("s3://media/", ("media", ""), id="trailing-slash"),
+        pytest.param("s3://media/a/b/", ("media", "a/b"), id="prefix-slashes-stripped"),
+        pytest.param("s3:///x", ValueError, id="no-bucket"),
+        pytest.param("http://media", ValueError, id="not-s3"),
+    ],
+)
+def test_parse_s3_url(url: str, expected: object) -> None:
+    if expected is ValueError:
+        with pytest.raises(ValueError):
+            parse_s3_url(url)
+    else:
+        assert parse_s3_url(url) == expected
+
+
+class RecordingBucket:
+    """Answers GETs from a deterministic pattern and records each (start, stop)."""
+
+    def __init__(self) -> None:
+        self.gets: list[tuple[int, int]] = []
+
+    def get_range(self, meta: ObjectMeta, start: int, stop: int) -> bytes:
+        self.gets.append((start, stop))
+        return bytes(i % 251 for i in range(start, stop))
+
+
+@pytest.mark.parametrize(
+    ("body", "reads", "gets"),
+    [
+        pytest.param([ByteRange(0, 2)], [(0, 2)], [(0, 2)], id="probe-costs-its-bytes-only"),
+        pytest.param([ByteRange(0, SIZE)], [(0, 10), (10, 10), (20, 10)], [(0, READ_AHEAD)], id="reads-served-from-read-ahead"),
+        pytest.param([ByteRange(SIZE - 7, SIZE)], [(SIZE - 7, 7)], [(SIZE - 7, SIZE)], id="never-past-the-range"),
+        pytest.param([ByteRange(0, SIZE)], [(READ_AHEAD - 4, 8)], [(READ_AHEAD - 4, 2 * READ_AHEAD - 4)], id="across-boundary-one-get"),
+        pytest.param([ByteRange(0, 10), ByteRange(100, 200)], [(0, 10), (100, 100)], [(0, 10), (100, 200)], id="each-part-its-own-get"),
+        pytest.param([], [(5, 5)], [(5, 10)], id="no-plan-exact-read"),
+    ],
+)
+def test_read_ahead_is_bounded_by_the_planned_range(
+    body: list[ByteRange], reads: list[tuple[int, int]], gets: list[tuple[int, int]]
+) -> None:
+    bucket = RecordingBucket()
+    source = S3Source(bucket, META, body)  # type: ignore[arg-type]
+    for offset, length in reads:
+        assert source.read_at(offset, length) == bytes(i % 251 for i in range(offset, offset + length))
+    assert bucket.gets == gets
+
+
+def test_closed_source_refuses_reads() -> None:
+    source = S3Source(RecordingBucket(), META, [ByteRange(0, 10)])  # type: ignore[arg-type]
+    source.close()
+    with pytest.raises(SourceClosedError):
+        source.read_at(0, 1)
+
+
+def test_validator_drops_quotes_and_weakness() -> None:
+    assert ObjectMeta("k", 1, 'W/"abc-2"', 0).validator == "abc-2"
