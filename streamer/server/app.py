@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "rss_bytes": rss,
             "media_workers": len(pool.processes),
             "media_jobs": pool.jobs_started,
-            "store_requests_in_flight": bucket.in_flight if bucket is not None else 0,
+            **({"store_requests_in_flight": bucket.in_flight} if bucket is not None else {}),
         }
 
     add_get_and_head(app.router, "/healthz", healthz, response_class=PlainTextResponse)
