@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.probes = probes
     bucket = S3Bucket(settings.s3_url, settings.s3_endpoint or None) if settings.s3_url else None
     s3 = S3Files(bucket, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout,
-                 rate=settings.rate_limit or None) if bucket is not None else None
+                 rate=settings.rate_limit or None, max_paced_s=settings.max_duration) if bucket is not None else None
     routers = [
         page_router(),
         *([s3_router(s3, io=settings.io)] if s3 is not None else []),  # first: its /media and /api/media win

@@ -23,6 +23,7 @@ from streamer.sources.base import io_limiter
 from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, decode_cursor
 from streamer.sources.chunks import CHUNK_SIZE
 from streamer.sources.s3 import ObjectChangedError, S3Bucket, S3Source, StoreUnavailableError, list_page, representation
+from streamer.web.dependency import MAX_PACED_S, check_paced_duration
 from streamer.web.media import MEDIA_RESPONSES
 from streamer.web.openapi import add_get_and_head, error
 from streamer.web.planned import RATE_QUERY, MediaFile, apply_plan, effective_rate, plan_for, raise_if_bodiless
@@ -55,8 +56,10 @@ class S3Files:
     """A FastAPI dependency serving the objects of ``bucket`` like ``MediaFiles`` serves a folder."""
 
     def __init__(self, bucket: S3Bucket, *, chunk_size: int = CHUNK_SIZE,
-                 stall_timeout_s: float | None = STALL_TIMEOUT_S, rate: float | None = None) -> None:
+                 stall_timeout_s: float | None = STALL_TIMEOUT_S, rate: float | None = None,
+                 max_paced_s: float = MAX_PACED_S) -> None:
         self.bucket = bucket
+        self.max_paced_s = max_paced_s
         self.chunk_size = chunk_size
         self.stall_timeout_s = stall_timeout_s
         self.rate = rate
@@ -78,6 +81,7 @@ class S3Files:
             meta = await in_thread(self.bucket.head, key)
             plan = plan_for(request, representation(meta, names[-1]), download=download)
             raise_if_bodiless(plan)
+            check_paced_duration(plan, rate, pace, self.max_paced_s)
             source = S3Source(self.bucket, meta, plan.body)
             first = next((s for s in plan.body if isinstance(s, ByteRange) and s), None)
             if request.method != "GET" or first is None:
