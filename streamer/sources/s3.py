@@ -32,7 +32,8 @@ from streamer.http.paths import is_served_name
 from streamer.http.ranges import ByteRange
 from streamer.http.representation import Representation, kind_of, media_type_for
 from streamer.sources.base import SourceClosedError, SourceTruncatedError
-from streamer.sources.catalog import Entry, Page, SortKey, encode_cursor
+from streamer.sources.catalog import Entry, Page
+from streamer.sources.listing import Position, encode_cursor, sort_key
 
 MiB = 1024 * 1024
 READ_AHEAD = 4 * MiB  # bytes per ranged GET while streaming: one request costs ~2-6 ms, 4 MiB ~30 ms
@@ -218,18 +219,26 @@ class S3Source:
         self._buffer = b""
 
 
-def list_page(bucket: S3Bucket, rel: tuple[str, ...], after: SortKey | None, limit: int) -> Page:
-    """One page of the "folder" ``rel`` of the bucket, shaped and ordered as ``catalog.list_folder``'s."""
-    prefix = "".join(name + "/" for name in rel)
-    folders, objects = bucket.list(prefix)
+def list_page(bucket: S3Bucket, rel: tuple[str, ...], after: Position | None, limit: int,
+              sort: str = "name", order: str = "asc") -> Page:
+    """One page of the "folder" ``rel`` of the bucket, in the order and shape of ``catalog.list_folder``'s."""
+    folders, objects = bucket.list("".join(name + "/" for name in rel))
     if rel and not folders and not objects:
         raise FileNotFoundError("/".join(rel))
-    keyed: list[tuple[SortKey, str | ObjectMeta]] = [((0, f), f) for f in folders if is_served_name(f)]
-    keyed += [((1, o.key.rpartition("/")[2]), o) for o in objects if is_served_name(o.key.rpartition("/")[2])]
-    chosen = sorted((k for k in keyed if after is None or k[0] > after), key=lambda pair: pair[0])[: limit + 1]
-    more = len(chosen) > limit
-    entries = [_entry(rel, key[1], item) for key, item in chosen[:limit]]
-    return Page("/".join(rel), entries, encode_cursor(chosen[limit - 1][0]) if more else None)
+    items: list[tuple[Position, str | ObjectMeta]] = [(Position(True, 0, f), f) for f in folders if is_served_name(f)]
+    for meta in objects:
+        name = meta.key.rpartition("/")[2]
+        number = 0 if sort == "name" else meta.mtime_ns if sort == "date" else meta.size
+        if is_served_name(name):
+            items.append((Position(False, number, name), meta))
+    keyed = sorted(((sort_key(p, sort, order), p, item) for p, item in items), key=lambda t: t[0])
+    if after is not None:
+        start = sort_key(after, sort, order)
+        keyed = [k for k in keyed if k[0] > start]
+    chosen = keyed[: limit + 1]
+    entries = [_entry(rel, position.name, item) for _, position, item in chosen[:limit]]
+    next_cursor = encode_cursor(chosen[limit - 1][1], sort, order) if len(chosen) > limit else None
+    return Page("/".join(rel), len(items), entries, next_cursor)
 
 
 def _entry(rel: tuple[str, ...], name: str, item: str | ObjectMeta) -> Entry:
@@ -239,7 +248,8 @@ def _entry(rel: tuple[str, ...], name: str, item: str | ObjectMeta) -> Entry:
     rep = representation(item, name)
     mtime = datetime.fromtimestamp(item.mtime_ns // 10**9, UTC).isoformat(timespec="seconds")
     kind = kind_of(rep.media_type).value
-    return Entry(name, path, kind, item.size, rep.media_type, mtime, str(rep.etag), f"media/{quote(path)}", None)
+    return Entry(name, path, kind, item.size, rep.media_type, mtime, str(rep.etag), f"media/{quote(path)}", None,
+                 mtime_ns=item.mtime_ns)
 
 
 def representation(meta: ObjectMeta, name: str) -> Representation:

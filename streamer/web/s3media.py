@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from asyncer import asyncify
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -20,7 +20,8 @@ from fastapi.responses import PlainTextResponse
 from streamer.http.paths import parse_media_path
 from streamer.http.ranges import ByteRange
 from streamer.sources.base import io_limiter
-from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, decode_cursor
+from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT
+from streamer.sources.listing import decode_cursor
 from streamer.sources.chunks import CHUNK_SIZE
 from streamer.sources.s3 import ObjectChangedError, S3Bucket, S3Source, StoreUnavailableError, list_page, representation
 from streamer.web.dependency import MAX_PACED_S, check_paced_duration
@@ -104,6 +105,12 @@ class S3Files:
             source.close()
 
 
+def _public(entry: Any) -> dict[str, Any]:
+    body = asdict(entry)
+    del body["real_path"], body["mtime_ns"]  # the file catalog's internals, never in the JSON
+    return body
+
+
 def s3_router(files: S3Files, *, io: str = "async") -> APIRouter:
     """``/media/{path}``, ``/api/media`` and ``/readyz`` over ``files.bucket``."""
     router = APIRouter()
@@ -115,16 +122,19 @@ def s3_router(files: S3Files, *, io: str = "async") -> APIRouter:
     async def api_media(
         path: str = Query("", max_length=1024, description="Folder (key prefix) in the bucket; empty for the top."),
         limit: int = Query(PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Entries per page."),
-        cursor: str | None = Query(None, max_length=1024, description="next_cursor from the previous page."),
+        cursor: str | None = Query(None, max_length=1024, description="next_cursor from the previous page (same sort and order)."),
+        sort: Literal["name", "date", "size"] = Query("name", description="Order files by natural name, modification time or size."),
+        order: Literal["asc", "desc"] = Query("asc", description="Ascending or descending; folders always come first."),
     ) -> dict[str, Any]:
         names = parse_media_path(path.strip("/")) if path.strip("/") else ()
         if names is None:
             raise HTTPException(404, "No such folder.")
-        after = decode_cursor(cursor) if cursor is not None else None
+        after = decode_cursor(cursor, sort, order) if cursor is not None else None
         if cursor is not None and after is None:
-            raise HTTPException(400, "Invalid cursor: pass next_cursor from a previous page unchanged.")
-        page = await in_thread(list_page, files.bucket, names, after, limit)
-        return asdict(page)
+            raise HTTPException(400, "Invalid cursor: pass next_cursor from a previous page of the same sort and order unchanged.")
+        page = await in_thread(list_page, files.bucket, names, after, limit, sort, order)
+        entries = [{**_public(entry), "probe": None, "playback": None, "hls": None} for entry in page.entries]
+        return {"path": page.path, "total": page.total, "entries": entries, "next_cursor": page.next_cursor, "pending": []}
 
     async def readyz() -> str:
         await in_thread(files.bucket.check)

@@ -202,6 +202,8 @@ def test_listing_is_the_catalog_shape(s3_server: ServerThread) -> None:
     assert [e["name"] for e in first["entries"] + second["entries"]] == names[:2]
     assert get(s3_server, "/api/media?path=sub").json()["entries"][0]["name"] == "nested.webm"
     assert get(s3_server, "/api/media?path=nowhere").status_code == 404
+    by_size = get(s3_server, "/api/media?sort=size&order=desc").json()["entries"]
+    assert [e["name"] for e in by_size[:2]] == ["sub", "big.bin"] and top["total"] == len(names)
 
 
 def test_store_down_is_503_with_retry_after(media_root: Path, weed: Weed) -> None:
