@@ -25,7 +25,7 @@ import pytest
 from obstore.store import S3Store
 
 from streamer.sources.s3 import S3Bucket
-from tests.conftest import ServerThread, free_port, payload, require_program, settings_for, start_server
+from tests.conftest import REPO, ServerThread, free_port, payload, require_program, settings_for, start_server
 
 KEY_ID, SECRET = "streamer-test", "streamer-test-secret"
 BUCKET = "media"
@@ -266,3 +266,59 @@ def test_closed_bucket_holds_no_connection(weed: Weed) -> None:
     assert int(open_during) >= 1 and in_flight == "0"
     assert SECRET not in shown and KEY_ID not in shown
     assert after == "0"
+
+
+@pytest.fixture(scope="module")
+def cluster(weed: Weed, media_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[ServerThread]]]:
+    """deploy/nginx.conf as shipped (ports and paths swapped in) in front of two replicas, one per io form."""
+    require_program("nginx", "Debian: nginx")
+    base = replace(settings_for(media_root, "sync"), s3_url=f"s3://{BUCKET}/lib", s3_endpoint=weed.endpoint)
+    replicas = [start_server(base), start_server(replace(base, io="async"))]
+    prefix = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    conf = (REPO / "deploy" / "nginx.conf").read_text()
+    for shipped, here in (("127.0.0.1:8001", f"127.0.0.1:{replicas[0].port}"), ("127.0.0.1:8002", f"127.0.0.1:{replicas[1].port}"),
+                          ("listen 127.0.0.1:8080", f"listen 127.0.0.1:{port}"), ("/var/cache/nginx/streamer", str(prefix / "cache")),
+                          ("worker_processes auto", "worker_processes 1")):
+        assert shipped in conf
+        conf = conf.replace(shipped, here)
+    (prefix / "nginx.conf").write_text(conf)
+    as_root = " user root;" if os.geteuid() == 0 else ""  # else workers run as nobody, who cannot enter pytest's tmp
+    nginx = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log"),
+                              "-g", f"daemon off; pid {prefix / 'nginx.pid'};{as_root}"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                httpx.get(url + "/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert nginx.poll() is None and time.monotonic() < deadline, (prefix / "error.log").read_text()
+                time.sleep(0.05)
+        yield url, replicas
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        for replica in replicas:
+            replica.stop()
+        errors = (prefix / "error.log").read_text()
+        assert "etag mismatch" not in errors, errors
+
+
+def test_through_nginx_slices_byte_exact_and_replicas_agree(cluster: tuple[str, list[ServerThread]]) -> None:
+    url, replicas = cluster
+    data = OBJECTS["big.bin"]
+    tags = {get(replica, "/media/big.bin", range="bytes=0-0").headers["etag"] for replica in replicas}
+    assert len(tags) == 1
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for _ in range(2):  # the second time from nginx's cache
+            across = client.get("/media/big.bin", headers={"range": "bytes=1048000-2097200"})
+            assert across.status_code == 206 and across.content == data[1048000:2097201]
+            assert across.headers["content-range"] == f"bytes 1048000-2097200/{BIG}"
+            assert across.headers["etag"] in tags
+        whole = client.get("/media/big.bin")
+        assert whole.status_code == 200 and whole.content == data
+        assert client.get("/media/big.bin", headers={"if-none-match": whole.headers["etag"]}).status_code == 304
+        assert client.get("/media/big.bin", headers={"range": f"bytes={BIG}-"}).status_code == 416
+        assert client.get("/media/big.bin", headers={"if-match": "\"other\""}).status_code == 412
