@@ -2,7 +2,8 @@
 
 A segment is the packets of the first video stream from the keyframe at its
 start to the next segment's keyframe (decode order), and the audio packets
-presented in between, copied, muxed into memory as fragmented MP4. Timestamps
+presented in between, muxed into memory as fragmented MP4: audio browsers
+decode is copied, other audio comes as AAC from ``streamer.media.hlsaudio``. Timestamps
 are the source's moved by ``OFFSET_S``, so ``tfdt`` runs on across segments and
 no decode time is negative. No creation times, bitexact: the same bytes every
 time. Every container is closed before a function returns. All functions block.
@@ -11,8 +12,9 @@ time. Every container is closed before a function returns. All functions block.
 from __future__ import annotations
 
 import io
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,7 +22,10 @@ from typing import Any
 
 import av
 
+from streamer.media.hlsaudio import LAYOUT, AudioChunk, aac_config, chunk_samples, output_rate, packets_between
 from streamer.media.hlsplan import SegmentSpan
+
+AudioChunks = Callable[[int, int], AudioChunk]  # (audio stream index, chunk number) → the chunk, transcoded or cached
 
 OFFSET_S = 10  # seconds added to every timestamp: B-frame and audio-priming decode times stay positive
 EPS_S = 0.0005  # keyframe times from the index are exact to the millisecond (Matroska): match within half
@@ -42,25 +47,36 @@ class SegmentError(ValueError):
 class _Streams:
     video: Any
     audio: Any | None
+    transcoded: bool  # the audio is not copied but comes as AAC from its chunks
 
 
 def _select(container: Any) -> _Streams:
     videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     if not videos:
         raise SegmentError("no video stream")
-    audio = next((s for s in container.streams.audio if s.codec_context.name in COPIED_AUDIO), None)
-    return _Streams(videos[0], audio)
+    audios = [s for s in container.streams.audio if s.codec_context.sample_rate]
+    copied = next((s for s in audios if s.codec_context.name in COPIED_AUDIO), None)
+    if copied is not None or not audios:
+        return _Streams(videos[0], copied, False)
+    return _Streams(videos[0], audios[0], True)
 
 
 @contextmanager
-def _open_pair(path: str | os.PathLike[str]) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], io.BytesIO]]:
+def _open_pair(path: str | os.PathLike[str], *, transcode: bool) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], io.BytesIO]]:
     """The source, its selected streams, an fMP4 output in memory and the stream map: all closed after."""
     buffer = io.BytesIO()
     with av.open(os.fspath(path)) as source, av.open(buffer, "w", format="mp4", options=MUX_OPTIONS) as output:
         streams = _select(source)
+        if streams.transcoded and not transcode:
+            streams = _Streams(streams.video, None, False)
         mapping = {}
         for stream in (streams.video, streams.audio):
-            if stream is not None:
+            if stream is streams.audio and streams.transcoded:
+                rate = output_rate(stream.codec_context.sample_rate)
+                out = output.add_stream("aac", rate=rate, layout=LAYOUT)
+                out.codec_context.extradata = aac_config(rate)
+                mapping[stream] = out
+            elif stream is not None:
                 out = output.add_stream_from_template(stream)
                 if stream.codec_context.name == "hevc":
                     out.codec_tag = "hvc1"  # Safari refuses hev1
@@ -75,10 +91,10 @@ def _moof_offset(data: bytes) -> int:
     return at - 4
 
 
-def make_init(path: str | os.PathLike[str]) -> bytes:
-    """``init.mp4``: the ``ftyp`` and the empty ``moov`` of the selected streams."""
+def make_init(path: str | os.PathLike[str], *, transcode: bool = False) -> bytes:
+    """``init.mp4``: the ``ftyp`` and the empty ``moov`` of the selected streams (with AAC for the sound if ``transcode``)."""
     try:
-        with _open_pair(path) as (_source, _streams, output, _mapping, buffer):
+        with _open_pair(path, transcode=transcode) as (_source, _streams, output, _mapping, buffer):
             output.start_encoding()
         return buffer.getvalue()
     except av.FFmpegError as exc:
@@ -103,7 +119,7 @@ def _fill_dts(packets: list[Any]) -> None:
 
 def _collect(source: Any, streams: _Streams, span: SegmentSpan) -> tuple[list[Any], list[Any]]:
     """The segment's video packets (decode order) and audio packets, read from its keyframe on."""
-    video, audio = streams.video, streams.audio
+    video, audio = streams.video, (None if streams.transcoded else streams.audio)
     source.seek(round(Fraction(span.start) / video.time_base), stream=video, backward=True)
     lo = span.start - EPS_S if span.number else float("-inf")
     hi = span.stop - EPS_S if span.stop is not None else float("inf")
@@ -131,11 +147,37 @@ def _collect(source: Any, streams: _Streams, span: SegmentSpan) -> tuple[list[An
     return videos, audios
 
 
-def make_segment(path: str | os.PathLike[str], span: SegmentSpan) -> bytes:
-    """``{n}.m4s``: the ``moof``/``mdat`` fragments of segment ``span``, without the init."""
+def _transcoded(streams: _Streams, span: SegmentSpan, chunks: AudioChunks) -> list[Any]:
+    """The AAC packets presented from the segment's start to the next one's, as packets of the source's audio."""
+    stream = streams.audio
+    rate = output_rate(stream.codec_context.sample_rate)
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    first = math.floor(start * rate) // chunk_samples() - 1  # the chunk before the sound holds its priming
+    lo = round(span.start * rate) if span.number else None
+    if lo is not None:
+        first = max(first, lo // chunk_samples())
+    hi = round(span.stop * rate) if span.stop is not None else None
+    packets = []
+    for pts, data in packets_between(lambda number: chunks(stream.index, number), first, lo, hi):
+        packet = av.Packet(data)
+        packet.pts = packet.dts = pts
+        packet.duration = 1024
+        packet.time_base = Fraction(1, rate)
+        packet.stream = stream
+        packets.append(packet)
+    return packets
+
+
+def make_segment(path: str | os.PathLike[str], span: SegmentSpan, chunks: AudioChunks | None = None) -> bytes:
+    """``{n}.m4s``: the ``moof``/``mdat`` fragments of segment ``span``, without the init.
+
+    Audio that is not copied comes from ``chunks``; without it, such audio is left out.
+    """
     try:
-        with _open_pair(path) as (source, streams, output, mapping, buffer):
+        with _open_pair(path, transcode=chunks is not None) as (source, streams, output, mapping, buffer):
             videos, audios = _collect(source, streams, span)
+            if streams.transcoded:
+                audios = _transcoded(streams, span, chunks)
             _fill_dts(videos)
             for packet in audios:
                 if packet.dts is None:

@@ -1,7 +1,8 @@
 """Will this file play in a browser as it is? The verdict from a probe, with reasons in plain words.
 
-Verdicts, best first: ``direct`` (plays as it is), ``hls`` (the codecs play but the container
-does not: it will be repackaged), ``transcode`` (a codec browsers cannot decode), ``unsupported``.
+Verdicts, best first: ``direct`` (plays as it is), ``hls`` (the video plays but the container
+does not, or the sound needs converting to AAC: it will be repackaged), ``transcode`` (a video
+codec browsers cannot decode, or such sound without a picture), ``unsupported``.
 Where the answer depends on the device (HEVC, AV1), ``ask_browser`` is set and ``mime`` carries
 the exact type for ``MediaSource.isTypeSupported``. Images are not played: no verdict. No I/O here.
 """
@@ -62,6 +63,7 @@ BROWSER_CONTAINERS = {
 }
 CONTAINER_NAMES = {"matroska": "MKV", "avi": "AVI", "mov": "QuickTime (MOV)", "mpegts": "MPEG-TS", "asf": "Windows Media"}
 TARGET = ("video/mp4", "audio/mp4")  # what the repackaging of the next issue produces
+CONVERTED_AUDIO = "mp4a.40.2"  # HLS converts the sound of a video to AAC-LC when browsers cannot decode it
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,10 @@ def _name(codec: str) -> str:
     return PLAYABLE_VIDEO.get(codec) or PLAYABLE_AUDIO.get(codec) or CODEC_NAMES.get(codec) or codec.upper()
 
 
+def _plays(audio_codec: str, container: str) -> bool:
+    return audio_codec in PLAYABLE_AUDIO or (audio_codec in WAVE_PCM and container == "wav")
+
+
 def _codec_findings(video: Sequence[Mapping[str, Any]], audio: Sequence[Mapping[str, Any]], container: str) -> list[tuple[Verdict, str]]:
     found: list[tuple[Verdict, str]] = []
     for stream in video:
@@ -86,9 +92,12 @@ def _codec_findings(video: Sequence[Mapping[str, Any]], audio: Sequence[Mapping[
             found.append((Verdict.HLS, "This HEVC video is labelled in a way some browsers refuse; it will be repackaged"))
     for stream in audio:
         codec = stream.get("codec") or "unknown"
-        if codec in PLAYABLE_AUDIO or (codec in WAVE_PCM and container == "wav"):
+        if _plays(codec, container):
             continue
-        found.append((Verdict.TRANSCODE, f"Browsers cannot play {_name(codec)} sound; it would have to be converted"))
+        if video and codec != "unknown":  # HLS converts a video's sound (streamer.media.hlsaudio)
+            found.append((Verdict.HLS, f"Browsers cannot play {_name(codec)} sound; its sound will be converted"))
+        else:
+            found.append((Verdict.TRANSCODE, f"Browsers cannot play {_name(codec)} sound; it would have to be converted"))
     return found
 
 
@@ -104,14 +113,17 @@ def _container_finding(container: str, video: Sequence[Mapping[str, Any]], audio
     return Verdict.HLS, f"Browsers do not open {label} files; it will be converted"
 
 
-def _mime(verdict: Verdict, container: str, streams: Sequence[Mapping[str, Any]], has_video: bool) -> str | None:
+def _mime(verdict: Verdict, container: str, video: Sequence[Mapping[str, Any]], audio: Sequence[Mapping[str, Any]]) -> str | None:
     if verdict is Verdict.DIRECT:
-        base = BROWSER_CONTAINERS[container][0 if has_video else 1]
+        base = BROWSER_CONTAINERS[container][0 if video else 1]
     elif verdict is Verdict.HLS:
-        base = TARGET[0 if has_video else 1]
+        base = TARGET[0 if video else 1]
     else:
         return None
-    strings = [s.get("codec_string") for s in streams]
+    converted = verdict is Verdict.HLS and bool(video)
+    strings = [s.get("codec_string") for s in video] + [
+        CONVERTED_AUDIO if converted and not _plays(str(s.get("codec")), container) else s.get("codec_string") for s in audio
+    ]
     if not strings or None in strings:
         return base
     return f'{base}; codecs="{", ".join(str(s) for s in strings)}"'
@@ -141,5 +153,5 @@ def decide(kind: str, probe: Mapping[str, Any] | None, faststart: bool | None = 
         reasons += [DEVICE_DEPENDENT[codec] for codec in ask]
     if verdict is Verdict.DIRECT and faststart is False:
         reasons.append("The file's index is at its end, so playback starts after a second request")
-    mime = _mime(verdict, container, [*video, *audio], bool(video))
+    mime = _mime(verdict, container, video, audio)
     return Playback(verdict.name.lower(), reasons, mime, bool(ask) and verdict <= Verdict.HLS)

@@ -144,12 +144,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bucket = S3Bucket(settings.s3_url, settings.s3_endpoint or None) if settings.s3_url else None
     s3 = S3Files(bucket, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout,
                  rate=settings.rate_limit or None, max_paced_s=settings.max_duration) if bucket is not None else None
+    app.state.hls = hls_files = HlsFiles(settings.media_dir, settings.cache_dir, pool=pool)
     routers = [
         page_router(),
         *([s3_router(s3, io=settings.io)] if s3 is not None else []),  # first: its /media and /api/media win
         media_router(files, io=settings.io),
         thumbs_router(thumbnails),
-        hls_router(HlsFiles(settings.media_dir, settings.cache_dir), io=settings.io),
+        hls_router(hls_files, io=settings.io),
         catalog_router(settings.media_dir, probes),
         subtitles_router(settings.media_dir),
         *([load_router(limits, settings.io)] if settings.load_testing_on else []),

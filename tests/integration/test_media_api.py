@@ -56,7 +56,7 @@ VERDICTS = {
     "vp9.webm": ("direct", 'video/webm; codecs="vp09.00.10.08, opus"', False),
     "av1.mp4": ("direct", 'video/mp4; codecs="av01.0.00M.08"', True),
     "divx.avi": ("transcode", None, False),
-    "dolby.mkv": ("transcode", None, False),
+    "dolby.mkv": ("hls", 'video/mp4; codecs="avc1.64000a, mp4a.40.2"', False),
     "song.mp3": ("direct", 'audio/mpeg; codecs="mp3"', False),
     "song.flac": ("direct", 'audio/flac; codecs="flac"', False),
     "notes.mp4": ("unsupported", None, False),

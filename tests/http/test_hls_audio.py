@@ -1,0 +1,97 @@
+"""/hls of files whose sound browsers cannot decode (AC-3 in MKV, PCM in MOV): the sound arrives as AAC.
+
+ffmpeg and ffprobe read the playlist as players do: the audio is AAC, as long as the source's,
+with one packet every 1024 samples across every segment boundary, and the video still copied
+packet for packet. The transcoded chunks are cached: later requests give the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamer import Settings
+from tests.conftest import ServerThread, require_program, start_server
+from tests.hlsclips import make_clips, packet_hashes
+
+NAMES = ["ac3.mkv", "pcm.mov"]
+TOLERANCE_S = 0.05
+BASELINE: dict[str, set[str]] = {}  # child processes of this process before the server started
+
+
+def children() -> set[str]:
+    found: set[str] = set()
+    for task in os.listdir("/proc/self/task"):
+        found |= set(Path(f"/proc/self/task/{task}/children").read_text().split())
+    return found
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    require_program("ffmpeg", "ffmpeg")
+    clips = make_clips(tmp_path_factory.mktemp("hls-clips"))
+    root = tmp_path_factory.mktemp("hls-audio-root")
+    for name in NAMES:
+        os.link(clips[name], root / name)
+    before = BASELINE["children"] = children()
+    running = start_server(Settings(media_dir=root, cache_dir=tmp_path_factory.mktemp("hls-audio-cache")))
+    yield running
+    running.stop()
+    assert children() <= before, "a media worker outlived the server"
+
+
+def url(server: ServerThread, name: str, resource: str = "index.m3u8") -> str:
+    return f"{server.base_url}/hls/{name}/{resource}"
+
+
+def audio_facts(target: str) -> tuple[str, int, list[int]]:
+    """The first audio stream's codec, sample rate and packet timestamps (in its time base)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name,sample_rate:packet=pts",
+         "-of", "csv=p=0", target],
+        check=True, capture_output=True, text=True, timeout=30,
+    ).stdout.split()
+    stream = next(line for line in out if not line.rstrip(",").lstrip("-").isdigit())
+    codec, rate = stream.split(",")[:2]
+    return codec, int(rate), [int(line.rstrip(",")) for line in out if line.rstrip(",").lstrip("-").isdigit()]
+
+
+def decoded_seconds(target: str) -> float:
+    """Seconds of sound ffmpeg decodes from ``target``'s first audio stream; fails on any decoding error."""
+    result = subprocess.run(
+        ["ffmpeg", "-v", "error", "-xerror", "-i", target, "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"],
+        capture_output=True, timeout=30,
+    )
+    assert result.returncode == 0 and not result.stderr, result.stderr.decode()
+    return len(result.stdout) / 2 / 48000
+
+
+@pytest.mark.clients
+@pytest.mark.parametrize("name", NAMES)
+def test_the_sound_plays_as_aac_as_long_as_the_source(server: ServerThread, name: str) -> None:
+    source = str(server.settings.media_dir / name)
+    codec, rate, pts = audio_facts(url(server, name))
+    assert codec == "aac"
+    steps = {b - a for a, b in zip(pts, pts[1:])}
+    assert steps == {1024 * 90_000 // rate} or steps == {1024}, "a gap or an overlap at a segment boundary"
+    assert decoded_seconds(url(server, name)) == pytest.approx(decoded_seconds(source), abs=TOLERANCE_S)
+    assert packet_hashes(url(server, name)) == packet_hashes(source)
+
+
+def test_segments_are_the_same_bytes_and_nothing_is_left_open(server: ServerThread) -> None:
+    pool = server.server.config.app.state.media_pool
+    with server.client() as client:
+        first = [client.get(url(server, "ac3.mkv", f"{n}.m4s")).content for n in range(3)]
+        again = [client.get(url(server, "ac3.mkv", f"{n}.m4s")).content for n in range(3)]
+        init = client.get(url(server, "ac3.mkv", "init.mp4"))
+    assert first == again and all(first)
+    assert b"mp4a" in init.content and b"ac-3" not in init.content
+    media = str(server.settings.media_dir)
+    held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}")]
+    assert not [target for target in held if target.startswith(media)]
+    assert children() - {str(pid) for pid in pool.processes} <= BASELINE["children"], "only the pool's idle workers"
+    assert all(name.endswith(".aacchunk") for name in os.listdir(server.settings.cache_dir / "hls-audio")), "no temporary left"
