@@ -88,6 +88,13 @@ def test_chunks_join_without_a_gap_or_a_click(ac3: Path, monkeypatch: pytest.Mon
     assert worst < 0.02, f"chunked and continuous encodes differ by {worst} (the tone's amplitude is about 0.125)"
 
 
+def test_a_seek_that_lands_late_decodes_from_the_start(ac3: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hlsaudio, "CHUNK_FRAMES", SMALL_CHUNK_FRAMES)
+    honest = transcode_chunk(ac3, 0, 2)
+    monkeypatch.setattr(hlsaudio, "SEEK_MARGIN_S", -1.5)  # aims the seek 1.5 s past the chunk's start
+    assert transcode_chunk(ac3, 0, 2) == honest
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_concurrent_requests_encode_a_chunk_once(ac3: Path, tmp_path: Path, anyio_backend: str) -> None:

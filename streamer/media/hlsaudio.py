@@ -13,6 +13,7 @@ bytes every time); every container is closed. All functions block.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import struct
@@ -115,28 +116,37 @@ def _silence(samples: int, sample_rate: int) -> Any:
     return frame
 
 
+def _seek_decode(source: Any, stream: Any, timestamp: int) -> Iterator[Any]:
+    source.seek(timestamp, stream=stream, backward=True)
+    return itertools.dropwhile(lambda frame: frame.pts is None, source.decode(stream))
+
+
 def _decoded(source: Any, stream: Any, start: int) -> Iterator[tuple[int, Any]]:
-    """``(position, frame)``: the stream's sound as stereo fltp from about ``start`` (samples) on.
+    """``(position, frame)``: the stream's sound as stereo fltp from at or before ``start`` (samples) on.
 
     The position of the first frame comes from its timestamp; later ones follow sample by sample,
-    so rounded container timestamps (Matroska's milliseconds) add no jitter.
+    so rounded container timestamps (Matroska's milliseconds) add no jitter. If the container's
+    index lands the seek after ``start``, the stream is decoded from its beginning instead.
     """
     rate = output_rate(stream.codec_context.sample_rate)
-    source.seek(max(0, round((start / rate - SEEK_MARGIN_S) / stream.time_base)), stream=stream, backward=True)
+    begin = min(0, stream.start_time or 0)
+    target = max(begin, round((start / rate - SEEK_MARGIN_S) / stream.time_base))
+    frames = _seek_decode(source, stream, target)
+    first = next(frames, None)
+    if first is not None and target > begin and round(first.pts * first.time_base * rate) > start:
+        frames = _seek_decode(source, stream, begin)
+        first = next(frames, None)
+    if first is None:
+        return
     resampler = av.AudioResampler(format="fltp", layout=LAYOUT, rate=rate)
-    position: int | None = None
-    for frame in source.decode(stream):
-        if position is None:
-            if frame.pts is None:
-                continue
-            position = round(frame.pts * frame.time_base * rate)
+    position = round(first.pts * first.time_base * rate)
+    for frame in itertools.chain([first], frames):
         for out in resampler.resample(frame):
             yield position, out
             position += out.samples
-    if position is not None:
-        for out in resampler.resample(None):
-            yield position, out
-            position += out.samples
+    for out in resampler.resample(None):
+        yield position, out
+        position += out.samples
 
 
 def _encode(stream: Any, frames: Iterator[tuple[int, Any]], start: int, stop: int) -> tuple[list[tuple[int, bytes]], bool]:

@@ -158,7 +158,8 @@ class HlsFiles:
         except (SegmentError, AudioError) as exc:
             raise HTTPException(422, f"Cannot make HLS of this file: {exc}") from exc
         except JobError as exc:
-            raise HTTPException(exc.status, f"Cannot convert the sound of this file: {exc.reason}") from exc
+            retry = {"retry-after": str(RETRY_AFTER_S)} if exc.status == 503 else None
+            raise HTTPException(exc.status, f"Cannot convert the sound of this file: {exc.reason}", retry) from exc
 
     async def body(self, names: tuple[str, ...], resource: str) -> HlsBody:
         """``make`` in a worker thread, or 503 when too many wait for one."""
