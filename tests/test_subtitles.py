@@ -1,10 +1,10 @@
-"""SRT to WebVTT, text decoding and languages from file names, as tables."""
+"""SRT to WebVTT and text decoding, as tables (languages from file names: tests/test_listing.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from streamer.media.subtitles import decode_text, is_webvtt, srt_to_vtt, subtitle_language
+from streamer.media.subtitles import decode_text, is_webvtt, srt_to_vtt
 
 CUE = "1\n00:00:01,000 --> 00:00:04,500\nHello\n"
 
@@ -58,18 +58,3 @@ def test_decode_text(data: bytes, text: str) -> None:
 )
 def test_is_webvtt(text: str, expected: bool) -> None:
     assert is_webvtt(text) is expected
-
-
-@pytest.mark.parametrize(
-    ("stem", "name", "expected"),
-    [
-        pytest.param("movie", "movie.srt", (None, "Subtitles"), id="no-language"),
-        pytest.param("movie", "movie.en.srt", ("en", "en"), id="two-letters"),
-        pytest.param("movie", "movie.pt-BR.vtt", ("pt-BR", "pt-BR"), id="region"),
-        pytest.param("movie", "movie.eng.forced.srt", ("eng", "eng (forced)"), id="forced"),
-        pytest.param("movie", "movie.SDH.srt", (None, "Subtitles (SDH)"), id="sdh-is-not-a-language"),
-        pytest.param("movie", "movie.director commentary.srt", (None, "Subtitles"), id="free-text-is-not-a-language"),
-    ],
-)
-def test_subtitle_language(stem: str, name: str, expected: tuple[str | None, str]) -> None:
-    assert subtitle_language(stem, name) == expected

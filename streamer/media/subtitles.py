@@ -1,4 +1,4 @@
-"""Subtitles for the browser: SubRip (.srt) to WebVTT, text decoding, and language from the file name.
+"""Subtitles for the browser: SubRip (.srt) to WebVTT, and text decoding.
 
 No I/O in this module. Browsers' ``<track>`` reads WebVTT only, so an SRT file is
 converted: decimal commas become points, hours are made two digits, cue numbers
@@ -17,8 +17,6 @@ _TIME = r"(\d{1,3}):([0-5]?\d):([0-5]?\d)(?:[,.](\d{1,3}))?"
 _TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
 _TAG = re.compile(r"<(/?)([A-Za-z]+)[^<>]*>")
 _KEPT_TAGS = frozenset({"b", "i", "u"})
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
-_LABEL_WORDS = {"forced": "forced", "sdh": "SDH", "cc": "CC"}
 
 
 def decode_text(data: bytes) -> str:
@@ -80,16 +78,3 @@ def is_webvtt(text: str) -> bool:
     """True if ``text`` opens as a WebVTT file must: the word WEBVTT, then a space, tab or line end."""
     body = text.lstrip("\ufeff")
     return body.startswith("WEBVTT") and (len(body) == 6 or body[6] in " \t\r\n")
-
-
-def subtitle_language(video_stem: str, subtitle_name: str) -> tuple[str | None, str]:
-    """(language, label) from ``movie.en.srt`` / ``movie.pt-BR.forced.srt`` beside ``movie.mkv``.
-
-    The language is a BCP 47-looking tag or ``None``; the label names it for a menu.
-    """
-    middle = subtitle_name[len(video_stem) : subtitle_name.rindex(".")].strip(".")
-    parts = [part for part in middle.split(".") if part]
-    language = next((part for part in parts if part.lower() not in _LABEL_WORDS and _LANGUAGE.match(part)), None)
-    extras = [_LABEL_WORDS[part.lower()] for part in parts if part.lower() in _LABEL_WORDS]
-    label = " ".join([language or "Subtitles", *(f"({extra})" for extra in extras)])
-    return language, label

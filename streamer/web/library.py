@@ -19,11 +19,18 @@ from fastapi import APIRouter, HTTPException, Query
 from streamer.media.playback import Playback, decide
 from streamer.media.probecache import ProbeCache, ProbeKey
 from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, Entry, list_folder
-from streamer.sources.listing import decode_cursor
+from streamer.sources.listing import Position, decode_cursor
 from streamer.http.paths import parse_media_path
 from streamer.web.openapi import add_get_and_head, error
 from streamer.sources.base import io_limiter
 
+Sort = Literal["name", "date", "size"]
+Order = Literal["asc", "desc"]
+PATH_QUERY = Query("", max_length=1024, description="Folder relative to the media root (a key prefix in a bucket); empty for the top.")
+LIMIT_QUERY = Query(PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Entries per page.")
+CURSOR_QUERY = Query(None, max_length=1024, description="next_cursor from the previous page (same sort and order).")
+SORT_QUERY = Query("name", description="Order files by natural name, modification time or size.")
+ORDER_QUERY = Query("asc", description="Ascending or descending; folders always come first.")
 PROBE_DEADLINE_S = 0.4  # longest a listing waits for probes of its page before answering with `pending`
 PROBED_KINDS = ("video", "audio")
 API_MEDIA_DESCRIPTION = f"""One page of a folder: folders first, then files by natural name (`Episode 2` before
@@ -55,23 +62,29 @@ def hls_url(entry: Entry, playback: Playback | None) -> str | None:
     return f"hls/{quote(entry.path)}/index.m3u8"
 
 
+def parse_listing(path: str, cursor: str | None, sort: str, order: str) -> tuple[tuple[str, ...], Position | None]:
+    """The folder's names and the position after which the page starts: 404 for a bad path, 400 for a bad cursor."""
+    names = parse_media_path(path.strip("/")) if path.strip("/") else ()
+    if names is None:
+        raise HTTPException(404, "No such folder.")
+    after = decode_cursor(cursor, sort, order) if cursor is not None else None
+    if cursor is not None and after is None:
+        raise HTTPException(400, "Invalid cursor: pass next_cursor from a previous page of the same sort and order unchanged.")
+    return names, after
+
+
 def catalog_router(root: str | os.PathLike[str], probes: ProbeCache | None = None) -> APIRouter:
     real_root = os.path.realpath(root)
     router = APIRouter()
 
     async def api_media(
-        path: str = Query("", max_length=1024, description="Folder relative to the media root; empty for the root."),
-        limit: int = Query(PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Entries per page."),
-        cursor: str | None = Query(None, max_length=1024, description="next_cursor from the previous page (same sort and order)."),
-        sort: Literal["name", "date", "size"] = Query("name", description="Order files by natural name, modification time or size."),
-        order: Literal["asc", "desc"] = Query("asc", description="Ascending or descending; folders always come first."),
+        path: str = PATH_QUERY,
+        limit: int = LIMIT_QUERY,
+        cursor: str | None = CURSOR_QUERY,
+        sort: Sort = SORT_QUERY,
+        order: Order = ORDER_QUERY,
     ) -> dict[str, Any]:
-        names = parse_media_path(path.strip("/")) if path.strip("/") else ()
-        if names is None:
-            raise HTTPException(404, "No such folder.")
-        after = decode_cursor(cursor, sort, order) if cursor is not None else None
-        if cursor is not None and after is None:
-            raise HTTPException(400, "Invalid cursor: pass next_cursor from a previous page of the same sort and order unchanged.")
+        names, after = parse_listing(path, cursor, sort, order)
         try:
             page = await asyncify(list_folder, limiter=io_limiter())(real_root, names, after, limit, sort, order)
         except (FileNotFoundError, NotADirectoryError) as exc:

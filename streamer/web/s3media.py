@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from asyncer import asyncify
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -20,11 +20,10 @@ from fastapi.responses import PlainTextResponse
 from streamer.http.paths import parse_media_path
 from streamer.http.ranges import ByteRange
 from streamer.sources.base import io_limiter
-from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT
-from streamer.sources.listing import decode_cursor
 from streamer.sources.chunks import CHUNK_SIZE
 from streamer.sources.s3 import ObjectChangedError, S3Bucket, S3Source, StoreUnavailableError, list_page, representation
 from streamer.web.dependency import MAX_PACED_S, check_paced_duration
+from streamer.web.library import CURSOR_QUERY, LIMIT_QUERY, ORDER_QUERY, PATH_QUERY, SORT_QUERY, Order, Sort, parse_listing
 from streamer.web.media import MEDIA_RESPONSES
 from streamer.web.openapi import add_get_and_head, error
 from streamer.web.planned import RATE_QUERY, MediaFile, apply_plan, effective_rate, plan_for, raise_if_bodiless
@@ -120,18 +119,13 @@ def s3_router(files: S3Files, *, io: str = "async") -> APIRouter:
                      responses=responses, summary="A media object from the bucket, with Range and conditional requests")
 
     async def api_media(
-        path: str = Query("", max_length=1024, description="Folder (key prefix) in the bucket; empty for the top."),
-        limit: int = Query(PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Entries per page."),
-        cursor: str | None = Query(None, max_length=1024, description="next_cursor from the previous page (same sort and order)."),
-        sort: Literal["name", "date", "size"] = Query("name", description="Order files by natural name, modification time or size."),
-        order: Literal["asc", "desc"] = Query("asc", description="Ascending or descending; folders always come first."),
+        path: str = PATH_QUERY,
+        limit: int = LIMIT_QUERY,
+        cursor: str | None = CURSOR_QUERY,
+        sort: Sort = SORT_QUERY,
+        order: Order = ORDER_QUERY,
     ) -> dict[str, Any]:
-        names = parse_media_path(path.strip("/")) if path.strip("/") else ()
-        if names is None:
-            raise HTTPException(404, "No such folder.")
-        after = decode_cursor(cursor, sort, order) if cursor is not None else None
-        if cursor is not None and after is None:
-            raise HTTPException(400, "Invalid cursor: pass next_cursor from a previous page of the same sort and order unchanged.")
+        names, after = parse_listing(path, cursor, sort, order)
         page = await in_thread(list_page, files.bucket, names, after, limit, sort, order)
         entries = [{**_public(entry), "probe": None, "playback": None, "hls": None} for entry in page.entries]
         return {"path": page.path, "total": page.total, "entries": entries, "next_cursor": page.next_cursor, "pending": []}
