@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from streamer.http.ranges import ByteRange
-from streamer.sources.base import SourceClosedError
-from streamer.sources.s3 import READ_AHEAD, ObjectMeta, S3Source, parse_s3_url
+from streamer.sources.base import ReadCancelledError, SourceClosedError
+from streamer.sources.s3 import ADMIT_WAIT_S, READ_AHEAD, STREAM_WAIT_S, ObjectMeta, S3Source, parse_s3_url
 
 SIZE = 3 * READ_AHEAD + 5
 META = ObjectMeta("clip.mp4", SIZE, '"abc-2"', 0)
@@ -35,9 +35,11 @@ class RecordingBucket:
 
     def __init__(self) -> None:
         self.gets: list[tuple[int, int]] = []
+        self.waits: list[float] = []
 
-    def get_range(self, meta: ObjectMeta, start: int, stop: int) -> bytes:
+    def get_range(self, meta: ObjectMeta, start: int, stop: int, *, wait_s: float, on_start: object) -> bytes:
         self.gets.append((start, stop))
+        self.waits.append(wait_s)
         return bytes(i % 251 for i in range(start, stop))
 
 
@@ -66,6 +68,22 @@ def test_closed_source_refuses_reads() -> None:
     source = S3Source(RecordingBucket(), META, [ByteRange(0, 10)])  # type: ignore[arg-type]
     source.close()
     with pytest.raises(SourceClosedError):
+        source.read_at(0, 1)
+
+
+def test_a_newcomer_waits_briefly_for_a_get_a_stream_under_way_longer() -> None:
+    """The first read decides admission (503 after ADMIT_WAIT_S); an admitted stream is not cut for a busy store."""
+    bucket = RecordingBucket()
+    source = S3Source(bucket, META, [ByteRange(0, SIZE)])  # type: ignore[arg-type]
+    for offset in range(0, 3 * READ_AHEAD, READ_AHEAD):
+        source.read_at(offset, 10)
+    assert bucket.waits == [ADMIT_WAIT_S, STREAM_WAIT_S, STREAM_WAIT_S] and ADMIT_WAIT_S < STREAM_WAIT_S
+
+
+def test_cancelled_source_refuses_reads_as_cancelled() -> None:
+    source = S3Source(RecordingBucket(), META, [ByteRange(0, 10)])  # type: ignore[arg-type]
+    source.cancel()
+    with pytest.raises(ReadCancelledError):
         source.read_at(0, 1)
 
 

@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.lag = lag
     app.state.media_pool = pool
     app.state.probes = probes
-    bucket = S3Bucket(settings.s3_url, settings.s3_endpoint or None) if settings.s3_url else None
+    bucket = S3Bucket(settings.s3_url, settings.s3_endpoint or None, settings.s3_max_gets) if settings.s3_url else None
     s3 = S3Files(bucket, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout,
                  rate=settings.rate_limit or None, max_paced_s=settings.max_duration) if bucket is not None else None
     app.state.hls = hls_files = HlsFiles(settings.media_dir, settings.cache_dir, pool=pool)
@@ -179,7 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "rss_bytes": rss,
             "media_workers": len(pool.processes),
             "media_jobs": pool.jobs_started,
-            **({"store_requests_in_flight": bucket.in_flight} if bucket is not None else {}),
+            **({"store_requests_in_flight": bucket.in_flight, "store_gets_in_flight": bucket.gets_in_flight} if bucket is not None else {}),
         }
 
     add_get_and_head(app.router, "/healthz", healthz, response_class=PlainTextResponse)

@@ -83,6 +83,7 @@ class Settings:
     media_workers: int = MEDIA_WORKERS
     s3_url: str = ""  # s3://BUCKET[/PREFIX]: serve /media and /api/media from object storage instead of media_dir
     s3_endpoint: str = ""  # the store's URL; empty: AWS_ENDPOINT_URL, else AWS itself
+    s3_max_gets: int = 32  # GETs to the store in flight per worker; a new request waits 1 s for one, then 503
 
     def __post_init__(self) -> None:
         if not str(self.media_dir):
@@ -133,6 +134,8 @@ class Settings:
             raise SettingsError(f"media workers {self.media_workers} is outside 1..{MAX_WORKERS}")
         if self.s3_url and not self.s3_url.startswith("s3://"):
             raise SettingsError(f"s3 url must look like s3://BUCKET[/PREFIX], not {self.s3_url!r}")
+        if not 1 <= self.s3_max_gets <= 4096:
+            raise SettingsError(f"s3 max gets {self.s3_max_gets} is outside 1..4096")
         if self.s3_endpoint and not self.s3_endpoint.startswith(("http://", "https://")):
             raise SettingsError(f"s3 endpoint must be an http:// or https:// URL, not {self.s3_endpoint!r}")
         if not self.media_dir.is_dir():
@@ -209,5 +212,6 @@ _CONVERTERS = {
     "media_workers": int,
     "s3_url": str,
     "s3_endpoint": str,
+    "s3_max_gets": int,
 }
 _FORMATTERS = {"cors_origins": ",".join, "secret_file": lambda path: "" if path is None else str(path)}

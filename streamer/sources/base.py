@@ -82,3 +82,7 @@ class SourceClosedError(Exception):
 
 class SourceTruncatedError(Exception):
     """The file ended before the bytes promised in the response headers."""
+
+
+class ReadCancelledError(SourceTruncatedError):
+    """A read was cancelled from another thread (its client left): no bytes, nothing more to send."""

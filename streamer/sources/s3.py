@@ -6,8 +6,10 @@ with ``If-Match: <etag>``, so an object replaced mid-stream fails the read
 (``ObjectChangedError``) and two versions are never spliced. Any other store
 failure (down, slow, 5xx) is ``StoreUnavailableError``. Both are
 ``SourceTruncatedError``: after the first byte they end the stream. Every call
-here blocks (run in worker threads); credentials come from the AWS environment
-and never appear in messages.
+here blocks (run in worker threads); GETs run on the bucket's own event loop
+(``StoreLoop``), so a source's ``cancel()`` from any thread drops its GET and the
+connection at once, and at most ``max_gets`` run at a time. Credentials come from
+the AWS environment and never appear in messages.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError, Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,9 +34,10 @@ from streamer.http.multipart import Segment
 from streamer.http.paths import is_served_name
 from streamer.http.ranges import ByteRange
 from streamer.http.representation import Representation, kind_of, media_type_for
-from streamer.sources.base import SourceClosedError, SourceTruncatedError
+from streamer.sources.base import ReadCancelledError, SourceClosedError, SourceTruncatedError
 from streamer.sources.catalog import Entry, Page
 from streamer.sources.listing import Position, encode_cursor, sort_key
+from streamer.sources.s3loop import StoreLoop
 
 MiB = 1024 * 1024
 READ_AHEAD = 4 * MiB  # bytes per ranged GET while streaming: one request costs ~2-6 ms, 4 MiB ~30 ms
@@ -45,10 +49,17 @@ POOL_IDLE_TIMEOUT = "15s"  # an idle pooled connection to the store is closed af
 MAX_RETRIES = 2
 RETRY_TIMEOUT_S = 5.0
 DEFAULT_REGION = "us-east-1"
+MAX_GETS = 32  # GETs to the store in flight per process, by default (each one a pooled connection)
+ADMIT_WAIT_S = 1.0  # a new request waits this long for a GET slot, then 503 + Retry-After
+STREAM_WAIT_S = 30.0  # a stream already under way waits this long (as long as a GET may take)
 
 
 class StoreUnavailableError(SourceTruncatedError):
     """The store is unreachable, too slow, or failing (5xx): the caller should answer 503."""
+
+
+class StoreBusyError(StoreUnavailableError):
+    """Every GET slot of this process stayed taken for the whole wait: the caller should answer 503."""
 
 
 class ObjectChangedError(SourceTruncatedError):
@@ -85,7 +96,7 @@ def _meta(found: Any, key: str) -> ObjectMeta:
 class S3Bucket:
     """One bucket (under an optional prefix) with one pooled client; requests in flight are counted."""
 
-    def __init__(self, url: str, endpoint: str | None = None) -> None:
+    def __init__(self, url: str, endpoint: str | None = None, max_gets: int = MAX_GETS) -> None:
         self.bucket, self.prefix = parse_s3_url(url)
         endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
@@ -102,6 +113,8 @@ class S3Bucket:
             client_options=options, retry_config=retry,  # type: ignore[arg-type]
         )
         self._lock = threading.Lock()
+        self._loop = StoreLoop(max_gets)
+        self.max_gets = max_gets
         self._metas: OrderedDict[str, tuple[float, ObjectMeta]] = OrderedDict()
         self.in_flight = 0
         self.requests = 0
@@ -151,13 +164,37 @@ class S3Bucket:
         with self._lock:
             self._metas.pop(key, None)
 
-    def get_range(self, meta: ObjectMeta, start: int, stop: int) -> bytes:
-        """Bytes ``start:stop`` of exactly the version ``meta`` describes (If-Match), or raise."""
+    def get_range(self, meta: ObjectMeta, start: int, stop: int, *, wait_s: float = ADMIT_WAIT_S,
+                  on_start: Callable[[Future[bytes]], None] | None = None) -> bytes:
+        """Bytes ``start:stop`` of exactly the version ``meta`` describes (If-Match), or raise.
+
+        Waits up to ``wait_s`` for one of the ``max_gets`` slots (``StoreBusyError`` after).
+        ``on_start`` receives the GET's future: cancelling it ends the GET at once
+        (``ReadCancelledError`` here) and closes its connection.
+        """
+        options = {"range": (start, stop), "if_match": meta.etag}
         with self._request(meta.key) as store:
-            data = bytes(obstore.get(store, meta.key, options={"range": (start, stop), "if_match": meta.etag}).bytes())
+            future = self._loop.submit(self._get(store, meta.key, options, wait_s))
+            if on_start is not None:
+                on_start(future)
+            try:
+                data = future.result()
+            except CancelledError:
+                raise ReadCancelledError(f"{meta.key}: the read was cancelled") from None
         if len(data) != stop - start:
             raise SourceTruncatedError(f"{meta.key}: the store sent {len(data)} of {stop - start} bytes")
         return data
+
+    async def _get(self, store: S3Store, key: str, options: Any, wait_s: float) -> bytes:
+        async with self._loop.slot(wait_s) as admitted:
+            if not admitted:
+                raise StoreBusyError(f"all {self.max_gets} GETs to the store stayed busy for {wait_s:g} s")
+            result = await obstore.get_async(store, key, options=options)
+            return bytes(await result.bytes_async())
+
+    @property
+    def gets_in_flight(self) -> int:
+        return self._loop.in_flight
 
     def list(self, prefix: str) -> tuple[list[str], list[ObjectMeta]]:
         """Sub-folder names and objects directly under ``prefix`` (ListObjectsV2 with a delimiter, all pages)."""
@@ -176,6 +213,7 @@ class S3Bucket:
     def close(self) -> None:
         """Drop the client and its pooled connections; later requests fail with ``SourceClosedError``."""
         self._store = None
+        self._loop.close()
 
 
 class S3Source:
@@ -195,11 +233,21 @@ class S3Source:
         self._buffer = b""
         self._base = 0
         self._closed = False
+        self._cancelled = False
+        self._reads = 0
+        self._get: Future[bytes] | None = None
+
+    def _started(self, future: Future[bytes]) -> None:
+        self._get = future
+        if self._cancelled:  # cancelled between the check in read_at and now
+            future.cancel()
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset`` of this version; raises rather than return fewer."""
         if self._closed:
             raise SourceClosedError(self.meta.key)
+        if self._cancelled:
+            raise ReadCancelledError(self.meta.key)
         start = offset - self._base
         if 0 <= start and start + length <= len(self._buffer):
             return self._buffer[start : start + length]
@@ -208,13 +256,27 @@ class S3Source:
             if span.start <= offset < span.stop:
                 stop = max(stop, min(span.stop, offset + READ_AHEAD))
                 break
-        self._buffer = self.bucket.get_range(self.meta, offset, min(stop, self.meta.size))
+        wait_s = ADMIT_WAIT_S if self._reads == 0 else STREAM_WAIT_S  # a stream under way waits longer than a newcomer
+        self._reads += 1
+        try:
+            self._buffer = self.bucket.get_range(self.meta, offset, min(stop, self.meta.size), wait_s=wait_s,
+                                                 on_start=self._started)
+        finally:
+            self._get = None
         self._base = offset
         if len(self._buffer) < length:
             raise SourceTruncatedError(f"{self.meta.key}: ends before {offset + length}")
         return self._buffer[:length]
 
+    def cancel(self) -> None:
+        """From any thread: a GET in flight ends at once, and this read and every later one raise ``ReadCancelledError``."""
+        self._cancelled = True
+        future = self._get
+        if future is not None:
+            future.cancel()
+
     def close(self) -> None:
+        self.cancel()
         self._closed = True
         self._buffer = b""
 

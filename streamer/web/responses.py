@@ -29,12 +29,13 @@ from starlette.types import Message, Receive, Scope, Send
 
 from streamer.http.pacing import TokenBucket, piece_size
 from streamer.http.representation import OCTET_STREAM
-from streamer.sources.base import SourceTruncatedError, io_limiter
+from streamer.sources.base import ReadCancelledError, SourceTruncatedError, io_limiter
 from streamer.web.openapi import route_path
 
 STALL_TIMEOUT_S = 60.0
 STALL_TIMEOUT_KEY = "streamer.stall_timeout_s"  # scope key: per-request override
 PACE_KEY = "streamer.pace"  # scope key: a Pace for the body, or None
+CANCEL_READS_KEY = "streamer.cancel_reads"  # scope key: a callable that ends the source's reads in flight (client left)
 OBSERVER_KEY = "streamer.observer"  # scope key: a StreamObserver, told how each stream went
 SLOTS_KEY = "streamer.stream_slots"  # scope key: the StreamSlots a body stream must get one of
 RETRY_AFTER_S = 1  # what a refused stream is told to wait
@@ -224,7 +225,7 @@ class MediaResponse(StreamingResponse):
                         await self._stream(guard.send)
                         outcome = "complete"
                     else:
-                        outcome = await self._stream_until_disconnect(receive, guard.send)
+                        outcome = await self._stream_until_disconnect(receive, guard.send, scope.get(CANCEL_READS_KEY))
             guard.check()
         except (StreamStalledError, SourceTruncatedError) as exc:
             # Returning without completing the response makes the server close the connection:
@@ -249,21 +250,30 @@ class MediaResponse(StreamingResponse):
         for index in reversed(types[:-1]):
             del self.raw_headers[index]
 
-    async def _stream_until_disconnect(self, receive: Receive, send: Send) -> str:
-        """Stream the body until it is complete or the client goes: ``complete`` or ``disconnect``."""
+    async def _stream_until_disconnect(self, receive: Receive, send: Send, cancel_reads: Any = None) -> str:
+        """Stream the body until it is complete or the client goes: ``complete`` or ``disconnect``.
+
+        When the client goes, ``cancel_reads`` (if any) ends a read in a worker thread at
+        once (a GET to an object store), rather than waiting for it to finish.
+        """
         outcome = "disconnect"
-        async with _collapsing_task_group() as tg:
+        try:
+            async with _collapsing_task_group() as tg:
 
-            async def stream() -> None:
-                nonlocal outcome
-                await self._stream(send)
-                outcome = "complete"
+                async def stream() -> None:
+                    nonlocal outcome
+                    await self._stream(send)
+                    outcome = "complete"
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(stream)
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                if cancel_reads is not None:
+                    cancel_reads()
                 tg.cancel_scope.cancel()
-
-            tg.start_soon(stream)
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            tg.cancel_scope.cancel()
+        except ReadCancelledError:
+            pass  # the read cancelled above, as the client left
         return outcome
 
     async def _stream(self, send: Send) -> None:

@@ -21,14 +21,15 @@ from streamer.http.paths import parse_media_path
 from streamer.http.ranges import ByteRange
 from streamer.sources.base import io_limiter
 from streamer.sources.chunks import CHUNK_SIZE
-from streamer.sources.s3 import ObjectChangedError, S3Bucket, S3Source, StoreUnavailableError, list_page, representation
+from streamer.sources.s3 import ObjectChangedError, S3Bucket, S3Source, StoreBusyError, StoreUnavailableError
+from streamer.sources.s3 import list_page, representation
 from streamer.web.dependency import MAX_PACED_S, check_paced_duration
 from streamer.web.library import CURSOR_QUERY, LIMIT_QUERY, ORDER_QUERY, PATH_QUERY, SORT_QUERY, Order, Sort, parse_listing
 from streamer.web.media import MEDIA_RESPONSES
 from streamer.web.openapi import add_get_and_head, error
 from streamer.web.planned import RATE_QUERY, MediaFile, apply_plan, effective_rate, plan_for, raise_if_bodiless
 from streamer.web.planned import set_stream_options, stream_endpoint
-from streamer.web.responses import STALL_TIMEOUT_S, MediaResponse
+from streamer.web.responses import CANCEL_READS_KEY, STALL_TIMEOUT_S, MediaResponse
 
 STORE_RETRY_AFTER_S = 2
 PLAN_ATTEMPTS = 2  # a replaced object seen at the first read: plan once more on its new metadata
@@ -39,6 +40,8 @@ T = TypeVar("T")
 def store_unavailable(exc: Exception) -> HTTPException:
     logger.warning("object store: %s", exc)
     detail = "The object store is unreachable or failing; try again."
+    if isinstance(exc, StoreBusyError):
+        detail = "This server has as many requests to the object store in flight as it allows; try again."
     return HTTPException(503, detail, headers={"retry-after": str(STORE_RETRY_AFTER_S), "cache-control": "no-store"})
 
 
@@ -99,6 +102,7 @@ class S3Files:
         try:
             apply_plan(plan, response)
             set_stream_options(request, stall_timeout_s=self.stall_timeout_s, rate=pace)
+            request.scope[CANCEL_READS_KEY] = source.cancel  # a client that leaves ends the GET in flight at once
             yield MediaFile(source, plan.body, self.chunk_size)
         finally:
             source.close()

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from email.utils import format_datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ import obstore
 import pytest
 from obstore.store import S3Store
 
-from streamer.sources.s3 import S3Bucket
+from streamer.sources.s3 import ADMIT_WAIT_S, READ_AHEAD, S3Bucket
 from tests.conftest import REPO, ServerThread, free_port, payload, require_program, settings_for, start_server
 
 KEY_ID, SECRET = "streamer-test", "streamer-test-secret"
@@ -221,16 +221,79 @@ def test_store_down_is_503_with_retry_after(media_root: Path, weed: Weed) -> Non
         down.stop()
 
 
+def store_connections(port: int) -> int:
+    """This process's established TCP connections to ``port`` (the store)."""
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed since it was listed
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    rows = [line.split() for line in Path("/proc/self/net/tcp").read_text().splitlines()[1:]]
+    return sum(1 for r in rows if r[3] == "01" and int(r[2].split(":")[1], 16) == port and r[9] in inodes)
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float) -> float:
+    """Seconds until ``check()`` held; fails the test if it did not within ``timeout_s``."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < timeout_s, "not within the time allowed"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def runtime(server: ServerThread) -> dict[str, int]:
+    return get(server, "/debug/runtime").json()
+
+
+@pytest.mark.parametrize("io", ["sync", "async"])
+def test_a_client_that_leaves_cancels_its_get_and_the_cap_refuses_newcomers(io: str, weed: Weed, media_root: Path) -> None:
+    """The store stalls (SIGSTOP) under a stream's second GET: that GET fills the cap of one, so a
+    newcomer gets 503 + Retry-After after its short wait; when the streaming client leaves, its
+    GET ends at once (its connection to the store closed), though the store never answered."""
+    settings = replace(settings_for(media_root, io), s3_url=f"s3://{BUCKET}/lib", s3_endpoint=weed.endpoint, s3_max_gets=1)
+    server = start_server(settings)
+    stopped = False
+    try:
+        with server.client() as client, client.stream("GET", "/media/big.bin") as answer:
+            os.kill(weed.process.pid, signal.SIGSTOP)  # the first 4 MiB are read: the next GET will hang
+            stopped = True
+            received = b""
+            stream = answer.iter_raw(64 * 1024)
+            while len(received) < READ_AHEAD:
+                received += next(stream)
+            assert received == OBJECTS["big.bin"][: len(received)]
+            wait_for(lambda: runtime(server)["store_gets_in_flight"] == 1, 10)
+            started = time.monotonic()
+            busy = get(server, "/media/big.bin", range="bytes=0-1")
+            assert busy.status_code == 503 and busy.headers["retry-after"] and "in flight" in busy.json()["detail"]
+            assert time.monotonic() - started >= ADMIT_WAIT_S
+            during = store_connections(weed.port)
+        # the client has gone; the store is still stopped
+        assert wait_for(lambda: runtime(server)["store_gets_in_flight"] == 0, 3) < 3
+        assert runtime(server)["store_requests_in_flight"] == 0
+        assert store_connections(weed.port) <= during - 1
+        os.kill(weed.process.pid, signal.SIGCONT)
+        stopped = False
+        assert get(server, "/media/big.bin", range="bytes=0-1").status_code == 206
+    finally:
+        if stopped:
+            os.kill(weed.process.pid, signal.SIGCONT)
+        server.stop()
+
+
 def test_store_requests_counted_back_to_zero(s3_server: ServerThread) -> None:
     for _ in range(3):
         get(s3_server, "/media/big.bin", range="bytes=100-200000")
-    assert get(s3_server, "/debug/runtime").json()["store_requests_in_flight"] == 0
+    assert runtime(s3_server)["store_requests_in_flight"] == 0 and runtime(s3_server)["store_gets_in_flight"] == 0
 
 
 CONNECTIONS_PROBE = """
 import gc, os, sys, time
 from pathlib import Path
-from streamer.sources.s3 import S3Bucket
+from streamer.sources.s3 import ADMIT_WAIT_S, READ_AHEAD, S3Bucket
 
 def target(fd):
     try:
