@@ -18,6 +18,7 @@ from typing import Any
 import av
 
 from streamer.media.codecs import StreamParams, codec_string
+from streamer.media.subtitles import is_text_subtitle
 from streamer.sources.catalog import parse_box_header
 from streamer.sources.file import open_real_path
 
@@ -110,6 +111,12 @@ def _audio(stream: Any, container_name: str) -> dict[str, Any]:
             "sample_rate": cc.sample_rate or None, "language": _language(stream)}
 
 
+def _subtitle(stream: Any) -> dict[str, Any]:
+    codec = stream.codec_context.codec.canonical_name if stream.codec_context else None
+    return {"index": stream.index, "codec": codec, "language": _language(stream), "title": stream.metadata.get("title"),
+            "text": is_text_subtitle(codec)}
+
+
 def _tags(container: Any) -> dict[str, str | None]:
     found: dict[str, str] = {}
     for source in (container.metadata, *(s.metadata for s in container.streams.audio)):  # Ogg keeps them per stream
@@ -135,8 +142,7 @@ def describe(container: Any, path: str, opened: str | None = None) -> dict[str, 
         "bitrate": container.bit_rate or None,
         "video": [_video(s, name, rotations.get(s.id)) for s in container.streams.video if s not in pictures],
         "audio": [_audio(s, name) for s in container.streams.audio],
-        "subtitles": [{"codec": s.codec_context.codec.canonical_name if s.codec_context else None,
-                       "language": _language(s), "title": s.metadata.get("title")} for s in container.streams.subtitles],
+        "subtitles": [_subtitle(s) for s in container.streams.subtitles],
         "tags": _tags(container), "cover_art": bool(pictures),
     }
 

@@ -38,6 +38,8 @@ ALBUM = (
 ALBUM_TAGS = {"artist": "The Sine Waves", "album": "Test Tones", "date": "2026", "genre": "Ambient"}
 PHOTOS = (("photos/dawn.jpg", 0), ("photos/noon.jpg", 1), ("photos/dusk.jpg", 2))  # (name, palette)
 PHOTO_SIZE = (1600, 1200)
+HEIC_PHOTO = "images/phone.heic"  # what iPhones store: only Safari shows it, so the page needs its thumbnail
+HEIC_SIZE = (640, 480)
 SUBTITLES = "bars-faststart.en.srt"
 SUBTITLE_TEXT = "1\n00:00:00,500 --> 00:00:02,000\nColour bars\n\n2\n00:00:02,000 --> 00:00:03,800\nand a tone\n"
 TONES = (
@@ -190,6 +192,21 @@ def make_png(path: Path, width: int = 64, height: int = 64) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
 
 
+def make_heic(path: Path, width: int = HEIC_SIZE[0], height: int = HEIC_SIZE[1]) -> None:
+    """A small sky-and-ground photo in HEIC, through pillow-heif (libheif and x265): under 1 KB."""
+    from PIL import Image
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    sky = Image.linear_gradient("L").resize((width, height))
+    ground = Image.new("L", (width, height), 70)
+    mask = Image.new("L", (width, height), 0)
+    mask.paste(255, (0, height * 3 // 5, width, height))
+    luma = Image.composite(ground, sky, mask)
+    photo = Image.merge("RGB", (luma.point(lambda v: v // 2), luma.point(lambda v: 60 + v // 2), luma.point(lambda v: 120 + v // 2)))
+    photo.save(path, quality=50)
+
+
 def make_all(root: Path) -> list[Path]:
     import av  # a development extra: only this script needs it
 
@@ -207,7 +224,8 @@ def make_all(root: Path) -> list[Path]:
     made += make_library(av, root)
     (root / "images").mkdir(exist_ok=True)
     make_png(root / "images" / "gradient.png")
-    made.append(root / "images" / "gradient.png")
+    make_heic(root / HEIC_PHOTO)
+    made += [root / "images" / "gradient.png", root / HEIC_PHOTO]
     return made
 
 

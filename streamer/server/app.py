@@ -36,7 +36,7 @@ from streamer.web.openapi import add_get_and_head, error
 from streamer.web.docs import docs_router
 from streamer.web.library import catalog_router
 from streamer.web.page import page_router
-from streamer.web.subtitles import subtitles_router
+from streamer.web.subtitles import SUBTITLE_CACHE_BYTES, EmbeddedSubtitles, subtitles_router
 from streamer.web.load import LoadLimits, load_router
 from streamer.web.hls import HlsFiles, hls_router
 from streamer.web.media import MediaFiles, media_router
@@ -152,7 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         thumbs_router(thumbnails),
         hls_router(hls_files, io=settings.io),
         catalog_router(settings.media_dir, probes),
-        subtitles_router(settings.media_dir),
+        subtitles_router(settings.media_dir, EmbeddedSubtitles(
+            settings.media_dir, pool, ThumbCache(settings.cache_dir / "subtitles", SUBTITLE_CACHE_BYTES))),
         *([load_router(limits, settings.io)] if settings.load_testing_on else []),
         docs_router(app.title),
     ]

@@ -52,7 +52,19 @@ def _entry_json(entry: Entry, probe: dict[str, Any] | None) -> dict[str, Any]:
     if entry.kind == "folder":
         return {**body, "probe": None, "playback": None, "hls": None}
     playback = decide(entry.kind, probe, entry.faststart)
+    if entry.kind == "video":
+        body["subtitles"] += embedded_tracks(entry.path, probe)
     return {**body, "probe": probe, "playback": asdict(playback) if playback is not None else None, "hls": hls_url(entry, playback)}
+
+
+def embedded_tracks(path: str, probe: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The text subtitle streams inside a video, as tracks served as WebVTT by ``/subtitles/{path}?stream=N``."""
+    streams = (probe or {}).get("subtitles") or []
+    return [
+        {"url": f"subtitles/{quote(path)}?stream={s['index']}", "language": s.get("language"),
+         "label": s.get("title") or s.get("language") or f"Subtitles {s['index']}"}
+        for s in streams if s.get("text") and isinstance(s.get("index"), int)
+    ]
 
 
 def hls_url(entry: Entry, playback: Playback | None) -> str | None:

@@ -30,6 +30,11 @@ def test_the_grid_shows_posters_durations_and_photos(page, library: ServerThread
     page.screenshot(path=str(__import__("tests.browser.conftest", fromlist=["artifact"]).artifact(f"grid-{library.io}.png")))
 
 
+def test_a_phone_heic_photo_shows_through_its_thumbnail(page, library: ServerThread) -> None:
+    page.goto(library.base_url + "/#/images")  # Chromium cannot show HEIC itself: the card is the server's rendition
+    assert "thumbs/images/phone.heic?size=" in page.wait_for_function(CARD_IMAGE, arg="phone.heic").json_value()
+
+
 def test_music_is_a_list_with_titles_artists_and_the_cover(page, library: ServerThread) -> None:
     page.goto(library.base_url + "/#/album")
     page.wait_for_function("() => document.querySelector('#entries').className === 'list'")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +93,98 @@ def test_ffmpeg_reads_the_converted_cues(subtitled: ServerThread) -> None:
     )
     packets = json.loads(shown.stdout)["packets"]
     assert [(float(p["pts_time"]), float(p["duration_time"])) for p in packets] == [(1.0, 1.5), (3.0, 1.0)]
+
+
+def _pgs_sup() -> bytes:
+    """A two-display-set PGS file (composition and end segments): enough for FFmpeg to mux a picture subtitle stream."""
+    def segment(pts: int, kind: int, body: bytes) -> bytes:
+        return b"PG" + struct.pack(">IIBH", pts, 0, kind, len(body)) + body
+
+    composition = struct.pack(">HHBHBBBB", 160, 120, 0x10, 0, 0x80, 0, 0, 0)
+    return segment(45000, 0x16, composition) + segment(45000, 0x80, b"")
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    """Videos with subtitle streams inside, made by ffmpeg: SubRip and ASS in MKV, mov_text in MP4, WebVTT in WebM, PGS."""
+    require_program("ffmpeg", "Debian package ffmpeg")
+    root = tmp_path_factory.mktemp("embedded")
+    work = tmp_path_factory.mktemp("embedded-sources")
+    (work / "cues.srt").write_text(SRT, encoding="utf-8")
+    (work / "pgs.sup").write_bytes(_pgs_sup())
+    video = ["-f", "lavfi", "-i", "testsrc=d=5:s=160x120:r=10"]
+    made = {
+        "film.mkv": ["-i", work / "cues.srt", "-map", "0", "-map", "1", "-map", "1", "-c:v", "libx264", "-c:s:0", "srt",
+                     "-c:s:1", "ass", "-metadata:s:s:0", "language=eng", "-metadata:s:s:1", "title=Signs"],
+        "film.mp4": ["-i", work / "cues.srt", "-map", "0", "-map", "1", "-c:v", "libx264", "-c:s", "mov_text"],
+        "film.webm": ["-i", work / "cues.srt", "-map", "0", "-map", "1", "-c:v", "libvpx-vp9", "-c:s", "webvtt"],
+        "pictures.mkv": ["-i", work / "pgs.sup", "-map", "0", "-map", "1", "-c:v", "libx264", "-c:s", "copy"],
+    }
+    for name, arguments in made.items():
+        subprocess.run(["ffmpeg", "-v", "error", "-y", *video, *map(str, arguments), str(root / name)], check=True, timeout=60)
+    (root / "film.srt").write_text(SRT, encoding="utf-8")
+    server = start_server(Settings(media_dir=root, io="async", cache_dir=tmp_path_factory.mktemp("embedded-cache")))
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("/subtitles/film.mkv?stream=1", id="subrip-in-matroska"),
+        pytest.param("/subtitles/film.mkv?stream=2", id="ass-in-matroska"),
+        pytest.param("/subtitles/film.mp4?stream=1", id="mov-text-in-mp4"),
+        pytest.param("/subtitles/film.webm?stream=1", id="webvtt-in-webm"),
+    ],
+)
+def test_embedded_text_streams_arrive_as_webvtt(embedded: ServerThread, target: str) -> None:
+    got = wire.request(embedded.port, "GET", target)
+    assert got.status == 200, got.body
+    assert got.header("content-type") == "text/vtt; charset=utf-8"
+    assert got.body.decode("utf-8") == VTT
+    assert got.header("content-length") == str(len(got.body))
+    etag = got.header("etag")
+    assert wire.request(embedded.port, "GET", target, [("If-None-Match", etag)]).status == 304
+    head = wire.request(embedded.port, "HEAD", target)
+    assert head.status == 200 and head.body == b"" and head.header("etag") == etag
+    part = wire.request(embedded.port, "GET", target, [("Range", "bytes=0-5")])
+    assert part.status == 206 and part.body == b"WEBVTT"
+
+
+@pytest.mark.parametrize(
+    ("target", "status", "says"),
+    [
+        pytest.param("/subtitles/film.mkv?stream=0", 404, "not a subtitle stream", id="a-video-stream"),
+        pytest.param("/subtitles/film.mkv?stream=9", 404, "its subtitle streams: 1, 2", id="no-such-stream"),
+        pytest.param("/subtitles/film.mkv?stream=x", 400, "stream index", id="not-a-number"),
+        pytest.param("/subtitles/film.mkv?stream=-1", 400, "stream index", id="negative"),
+        pytest.param("/subtitles/film.mkv?stream=99999", 400, "stream index", id="too-long"),
+        pytest.param("/subtitles/pictures.mkv?stream=1", 415, "pictures, not text", id="pgs-bitmaps"),
+        pytest.param("/subtitles/film.srt?stream=1", 404, "Not a video", id="stream-of-a-subtitle-file"),
+        pytest.param("/subtitles/missing.mkv?stream=1", 404, "", id="missing-video"),
+    ],
+)
+def test_embedded_refusals_say_why(embedded: ServerThread, target: str, status: int, says: str) -> None:
+    got = wire.request(embedded.port, "GET", target)
+    assert got.status == status, got.body
+    assert says in json.loads(got.body)["detail"]
+
+
+def test_the_catalog_lists_embedded_text_tracks(embedded: ServerThread) -> None:
+    entries = {e["name"]: e for e in json.loads(wire.request(embedded.port, "GET", "/api/media").body)["entries"]}
+    for _ in range(50):  # probes the listing did not wait for finish in the background
+        if all(entries[n]["probe"] for n in ("film.mkv", "pictures.mkv", "film.mp4")):
+            break
+        time.sleep(0.1)
+        entries = {e["name"]: e for e in json.loads(wire.request(embedded.port, "GET", "/api/media").body)["entries"]}
+    film = entries["film.mkv"]
+    assert film["subtitles"] == [
+        {"url": "subtitles/film.srt", "language": None, "label": "Subtitles"},
+        {"url": "subtitles/film.mkv?stream=1", "language": "eng", "label": "eng"},
+        {"url": "subtitles/film.mkv?stream=2", "language": None, "label": "Signs"},
+    ]
+    assert [(s["index"], s["codec"], s["text"]) for s in film["probe"]["subtitles"]] == [(1, "subrip", True), (2, "ass", True)]
+    pictures = entries["pictures.mkv"]
+    assert [(s["index"], s["codec"], s["text"]) for s in pictures["probe"]["subtitles"]] == [(1, "hdmv_pgs_subtitle", False)]
+    assert pictures["subtitles"] == []
+    assert entries["film.mp4"]["subtitles"][-1]["url"] == "subtitles/film.mp4?stream=1"
