@@ -11,6 +11,7 @@ from streamer.server.settings import Settings, SettingsError
 from streamer.sources.filecache import OpenFileCache
 from streamer.web.media import MEDIA_RESPONSES, MediaFile, MediaFiles, media_file, media_router
 from streamer.web.planned import planned_bytes
+from streamer.web.thumbs import Thumbnails, thumbs_router
 from streamer.web.responses import AudioResponse, ImageResponse, MediaResponse, OctetStreamResponse, VideoResponse
 
 __all__ = [
@@ -25,10 +26,12 @@ __all__ = [
     "OpenFileCache",
     "Settings",
     "SettingsError",
+    "Thumbnails",
     "VideoResponse",
     "create_app",
     "media_file",
     "media_router",
     "planned_bytes",
     "running",
+    "thumbs_router",
 ]

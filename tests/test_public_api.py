@@ -10,7 +10,7 @@ from tests.conftest import REPO
 PUBLIC = {
     "MEDIA_RESPONSES", "AudioResponse", "ImageResponse", "LagMonitor", "MediaFile", "MediaFiles", "MediaResponse",
     "OctetStreamResponse", "OpenFileCache", "Settings", "SettingsError", "VideoResponse", "create_app", "media_file",
-    "media_router", "planned_bytes", "running",
+    "media_router", "planned_bytes", "running", "Thumbnails", "thumbs_router",
 }
 
 

@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     slots = StreamSlots(settings.max_streams)
     pool = WorkerPool(settings.media_workers)  # no process until the first job
-    thumbnails = Thumbnails(settings.media_dir, pool, ThumbCache(settings.cache_dir / "thumbs", settings.thumb_cache_size))
+    thumbnails = Thumbnails(settings.media_dir, ThumbCache(settings.cache_dir / "thumbs", settings.thumb_cache_size), pool)
     probes = ProbeCache(settings.cache_dir / "probes.sqlite3")  # the database opens at the first listing
     limits = LoadLimits(
         settings.max_bytes, settings.max_duration, settings.chunk_size, settings.stall_timeout, settings.rate_limit or None

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from streamer.http.paths import is_served_name, parse_media_path
 from streamer.http.representation import Kind, Representation, kind_of, media_type_for
-from streamer.media.thumbcache import ThumbCache, cache_name
+from streamer.media.thumbcache import CACHE_SIZE, ThumbCache, cache_name
 from streamer.media.thumbs import FORMATS, SIZES, THUMB_VERSION, ThumbJob, make_thumbnail
 from streamer.media.jobs import JobError
 from streamer.media.workers import DEADLINE_S, WorkerPool
@@ -133,14 +133,33 @@ def folder_cover(root: str, folder: tuple[str, ...]) -> tuple[str, FileSource, o
 
 
 class Thumbnails:
-    """Makes, caches and answers thumbnails of the files under ``root``."""
+    """Makes, caches and answers thumbnails of the files under ``root``: ``thumbs_router(Thumbnails(...))``.
 
-    def __init__(self, root: str | os.PathLike[str], pool: WorkerPool, cache: ThumbCache,
+    ``cache`` is a folder (made if missing; bounded to ``cache_bytes``, least recently used out
+    first) or a ``ThumbCache``. ``pool`` is a ``WorkerPool`` to share; without one, the thumbnails
+    get their own of ``workers`` processes, started with the first job and killed and reaped by
+    ``aclose()``. Run it for the app's lifetime with ``running(thumbnails)`` in a lifespan.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], cache: ThumbCache | str | os.PathLike[str],
+                 pool: WorkerPool | None = None, *, workers: int = 2, cache_bytes: int = CACHE_SIZE,
                  deadline_s: float = DEADLINE_S) -> None:
+        if not os.path.isdir(root):
+            raise ValueError(f"{os.fspath(root)!r} is not a folder: thumbnails need the folder of the media")
         self.root = os.path.realpath(root)
-        self.pool = pool
-        self.cache = cache
+        self.cache = cache if isinstance(cache, ThumbCache) else ThumbCache(cache, cache_bytes)
+        self._own_pool = pool is None
+        self.pool = WorkerPool(workers) if pool is None else pool
         self.deadline_s = deadline_s
+
+    async def run(self) -> None:
+        """Nothing runs in the background (processes start with jobs); here for ``running(...)``."""
+        await anyio.sleep_forever()
+
+    async def aclose(self) -> None:
+        """Kill and reap the worker processes, if the pool is this object's own. Idempotent."""
+        if self._own_pool:
+            await self.pool.aclose()
 
     async def __call__(self, path: str, request: Request, size: str = SIZE_QUERY) -> Response:
         pixels = parse_thumb_size(size)

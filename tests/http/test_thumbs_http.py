@@ -207,3 +207,24 @@ def test_healthz_stays_quick_while_thumbnails_are_made(root: Path, tmp_path: Pat
         running.stop()
     assert len(timings) >= 5
     assert sorted(timings)[len(timings) // 2] < 0.05, timings  # a median well below one decode
+
+
+def test_thumbnails_refuse_a_missing_folder_and_close_only_their_own_pool(tmp_path: Path) -> None:
+    import anyio
+
+    from streamer import Thumbnails
+    from streamer.media.workers import WorkerPool
+
+    with pytest.raises(ValueError, match="is not a folder"):
+        Thumbnails(tmp_path / "missing", tmp_path / "cache")
+
+    async def main() -> tuple[bool, bool]:
+        shared = WorkerPool(1)
+        borrowed, own = Thumbnails(tmp_path, tmp_path / "cache", shared), Thumbnails(tmp_path, tmp_path / "cache")
+        await borrowed.aclose()
+        await own.aclose()
+        closed = (shared._closed, own.pool._closed)
+        await shared.aclose()
+        return closed
+
+    assert anyio.run(main) == (False, True)

@@ -192,7 +192,7 @@ def test_thumbs_app_serves_planned_thumbnails_and_reaps_its_workers(tmp_path: Pa
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, Any] = {}
     exec(compile(snippet("thumbs-app"), "README:thumbs-app", "exec"), namespace)
-    app, pool = namespace["app"], namespace["pool"]
+    app, pool = namespace["app"], namespace["thumbnails"].pool
     with serve_app(app) as base_url, httpx.Client(base_url=base_url) as client:
         image = client.get("/thumbs/beach.jpg?size=640", headers={"accept": "image/webp"})
         again = client.get("/thumbs/beach.jpg?size=640", headers={"accept": "image/webp", "if-none-match": image.headers["etag"]})
