@@ -76,9 +76,12 @@ def pinned(command: list[str], cpu: int) -> list[str]:
 
 
 def streamer_command(io: str, data_dir: Path, port: int) -> list[str]:
+    """The async form as served by default (file bodies by sendfile); the sync form copies every body,
+    so one run compares the zero-copy path with the copying one."""
     return [
         sys.executable, "-m", "streamer", "serve", str(data_dir), "--host", HOST, "--port", str(port),
         "--io", io, "--chunk-size", STREAMER_CHUNK, "--log-level", "warning",
+        "--sendfile", "on" if io == "async" else "off",
     ]  # fmt: skip
 
 

@@ -18,9 +18,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -116,6 +117,11 @@ class ServerThread:
     def io(self) -> str:
         return self.settings.io
 
+    @property
+    def sendfile(self) -> bool:
+        """Whether /media bodies go by zerocopysend (sendfile), not copied through Python."""
+        return self.settings.sendfile == "on"
+
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10, **kwargs)  # type: ignore[arg-type]
 
@@ -128,18 +134,19 @@ class ServerThread:
         assert not self.thread.is_alive(), "server thread did not stop"
 
 
-def start_server(settings: Settings) -> ServerThread:
+def start_server(settings: Settings, **config: Any) -> ServerThread:
+    """The app for ``settings`` under uvicorn in a thread; ``config``: more uvicorn options (``http``, ``ssl_*``)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     set_send_buffer(sock, settings.send_buffer)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
+    uv_config = uvicorn.Config(
         create_app(settings),
         log_level="warning",
         timeout_graceful_shutdown=settings.shutdown_grace,
-        http=StreamerHttpToolsProtocol,
+        **{"http": StreamerHttpToolsProtocol, **config},
     )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uv_config)
 
     def run() -> None:
         try:
@@ -158,9 +165,29 @@ def start_server(settings: Settings) -> ServerThread:
 
 @pytest.fixture
 def file_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
-    """``(offset, length)`` of every read of a media file, in a thread or from the page cache."""
+    """``(offset, length)`` of every read of a media file, in a thread or from the page cache; with sendfile,
+    ``(offset, bytes sent)`` of every ``sendfile`` that sent something."""
     reads: list[tuple[int, int]] = []
     read_at, read_cached = FileSource.read_at, FileSource.read_cached
+    send_at, send_cached = FileSource.send_at, FileSource.send_cached
+
+    def counted(send: Callable[..., int | None]) -> Callable[..., int | None]:
+        def counted_send(self: FileSource, out_fd: int, offset: int, count: int) -> int | None:
+            entry = [(offset, count)]
+            reads.extend(entry)  # before the bytes leave: the client may have them before sendfile returns
+            try:
+                sent = send(self, out_fd, offset, count)
+            except BaseException:
+                sent = None
+                raise
+            finally:
+                if not sent:
+                    reads.remove(entry[0])
+                elif sent != count:
+                    reads[reads.index(entry[0])] = (offset, sent)
+            return sent
+
+        return counted_send
 
     def counted_read_at(self: FileSource, offset: int, length: int) -> bytes:
         data = read_at(self, offset, length)
@@ -175,30 +202,38 @@ def file_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]
 
     monkeypatch.setattr(FileSource, "read_at", counted_read_at)
     monkeypatch.setattr(FileSource, "read_cached", counted_read_cached)
+    monkeypatch.setattr(FileSource, "send_at", counted(send_at))
+    monkeypatch.setattr(FileSource, "send_cached", counted(send_cached))
     yield reads
 
 
 @pytest.fixture
 def cold_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As if no media file were in the page cache: every read goes to a worker thread."""
+    """As if no media file were in the page cache: every read (and sendfile) goes to a worker thread."""
     monkeypatch.setattr(FileSource, "read_cached", lambda self, offset, length: None)
+    monkeypatch.setattr(FileSource, "send_cached", lambda self, out_fd, offset, count: None)
 
 
-def settings_for(media_root: Path, io: str) -> Settings:
+FORMS = ["sync", "async", "sendfile"]  # how /media bodies go: def generator, async generator, zerocopysend
+
+
+def settings_for(media_root: Path, form: str) -> Settings:
+    """Test settings for one form: ``sync`` and ``async`` copy every body; ``sendfile`` is async with sendfile on."""
+    io, sendfile = ("async", "on") if form == "sendfile" else (form, "off")
     return Settings(  # type: ignore[arg-type]
-        media_dir=media_root, io=io, chunk_size=64 * 1024, open_file_idle=OPEN_FILE_IDLE_S, cache_dir=media_root.parent / "cache",
+        media_dir=media_root, io=io, sendfile=sendfile, chunk_size=64 * 1024, open_file_idle=OPEN_FILE_IDLE_S, cache_dir=media_root.parent / "cache",
         cors_origins=("*",),  # CORS is off by default; the HTTP tests check it on
     )
 
 
-@pytest.fixture(scope="session", params=["sync", "async"])
+@pytest.fixture(scope="session", params=FORMS)
 def server(request: pytest.FixtureRequest, media_root: Path) -> Iterator[ServerThread]:
     running = start_server(settings_for(media_root, request.param))
     yield running
     running.stop()
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=FORMS)
 def server_factory(request: pytest.FixtureRequest, media_root: Path) -> Iterator[object]:
     """Start servers with custom settings (io form from the parameter); all stopped afterwards."""
     started: list[ServerThread] = []

@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_rate=True,
         allow_download=True,
         max_paced_s=settings.max_duration,
+        sendfile=settings.sendfile == "on",
     )
     slots = StreamSlots(settings.max_streams)
     pool = WorkerPool(settings.media_workers)  # no process until the first job

@@ -30,6 +30,7 @@ _OPTIONS = {
     "host": "address to bind (default 127.0.0.1)",
     "port": "TCP port (default 8000)",
     "io": "generator form streaming /media bodies longer than a chunk: async (page cache in place, else aiofiles) or sync (def generator in threads); default async",
+    "sendfile": "on or off: send file bodies from the page cache to the socket without copying (plain HTTP only; TLS and paced streams copy); default on",
     "chunk_size": "bytes per chunk, 4KiB..16MiB, e.g. 65536, 256KiB, 1MiB (default 256KiB)",
     "workers": "worker processes (default 1)",
     "cors_origins": "comma-separated origins allowed to read through CORS, '*' for any; default none (CORS off)",

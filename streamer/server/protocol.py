@@ -1,29 +1,184 @@
-"""uvicorn's httptools protocol, with one addition: a response may abort its connection.
+"""uvicorn's httptools protocol, with two additions: a response may abort its connection, and send file bytes with ``sendfile``.
 
 uvicorn closes a connection whose response did not complete with ``transport.close()``,
 which waits for the write buffer to drain: for a client that stopped reading, that is
 until TCP gives up, minutes later, with an ERROR in the log. This subclass puts the
 transport's ``abort`` in each request's scope (``ABORT_EXTENSION``), so the response
 class can drop a stalled or truncated stream at once (the kernel sends a reset) and log
-one warning itself. Tested against uvicorn's version range in pyproject.toml.
+one warning itself.
+
+On plain TCP it also offers ASGI's ``http.response.zerocopysend``: the response names a
+file source, an offset and a count, and the bytes go from the page cache to the socket
+(``os.sendfile``, at most ``SENDFILE_MAX`` per call) without passing through Python. A span
+the page cache holds whole is sent on the event loop; any other from an I/O thread, so the
+loop never waits on a disk. A full socket is waited on with ``add_writer`` on a duplicate of
+its descriptor (uvloop refuses the transport's own), for at most the stall timeout without
+progress. TLS (and h11, which is not this class) never see the extension: they copy.
+Tested against uvicorn's version range in pyproject.toml.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
 import struct
+from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import anyio
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from streamer.web.responses import ABORT_EXTENSION
+from streamer.sources.base import SourceTruncatedError, io_limiter
+from streamer.sources.file import sendfile_on_loop
+from streamer.web.responses import (
+    ABORT_EXTENSION,
+    STALL_TIMEOUT_KEY,
+    STALL_TIMEOUT_S,
+    ZEROCOPY_EXTENSION,
+    ZEROCOPY_SEND,
+    ClientDisconnectedError,
+    StreamStalledError,
+)
 
 RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset and frees the socket
+SENDFILE_MAX = 1024 * 1024  # bytes per sendfile call: bounds the loop time one call takes
+
+
+class FileSender:
+    """Moves file bytes to one connection's socket through a duplicate of its descriptor.
+
+    The duplicate keeps the socket open, so it is closed as soon as the connection is
+    lost (``close``), or, if a send is using it then, when that send stops (it raises
+    ``ConnectionResetError``): never under a thread's ``sendfile`` or a registered writer.
+    """
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._fd = -1
+        self._sending = False
+        self._closed = False
+        self._waiting: asyncio.Future[None] | None = None
+
+    async def send(self, source: Any, offset: int, count: int, stall: float | None) -> int:
+        """Send ``count`` bytes of ``source`` from ``offset``; fewer only at the file's end. Raises on a stall."""
+        if self._closed:
+            raise ConnectionResetError("the connection is closed")
+        if self._fd < 0:
+            self._fd = os.dup(self._transport.get_extra_info("socket").fileno())
+        self._sending = True
+        try:
+            return await self._send(self._fd, source, offset, count, stall)
+        finally:
+            self._sending = False
+            if self._closed:
+                self._close_fd()
+
+    async def _send(self, fd: int, source: Any, offset: int, count: int, stall: float | None) -> int:
+        while self._transport.get_write_buffer_size():  # the headers first, in order
+            await self._writable(fd, stall)
+        sent = 0
+        while sent < count:
+            span = min(count - sent, SENDFILE_MAX)
+            try:
+                got = source.send_cached(fd, offset + sent, span)
+                if got is None:  # not all in the page cache: the disk may be read, so not on the loop
+                    got = await anyio.to_thread.run_sync(source.send_at, fd, offset + sent, span, limiter=io_limiter())
+            except BlockingIOError:
+                await self._writable(fd, stall)
+                continue
+            if got == 0:
+                break  # end of file
+            sent += got
+            if self._closed:
+                raise ConnectionResetError("the connection was lost")
+        return sent
+
+    async def _writable(self, fd: int, stall: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._waiting = ready = loop.create_future()
+        loop.add_writer(fd, _set_done, ready)
+        try:
+            await asyncio.wait_for(ready, stall)
+        except TimeoutError as exc:
+            raise StreamStalledError(f"client accepted nothing for {stall} s") from exc
+        finally:
+            loop.remove_writer(fd)
+            self._waiting = None
+
+    def close(self) -> None:
+        """The connection is gone: close the duplicate now, or wake the send using it, which closes it."""
+        self._closed = True
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_exception(ConnectionResetError("the connection was lost"))
+        if not self._sending:
+            self._close_fd()
+
+    def _close_fd(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class StreamerCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle, which also takes ``http.response.zerocopysend`` for a body with Content-Length."""
+
+    files: FileSender
+
+    async def send(self, message: Any) -> None:
+        if message["type"] != ZEROCOPY_SEND:
+            await super().send(message)
+            return
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected:
+            raise ClientDisconnectedError("the client has gone")
+        count = message["count"]
+        if not self.response_started or self.response_complete or self.chunked_encoding or self.scope["method"] == "HEAD":
+            raise RuntimeError("zerocopysend is for the body of a started GET response with a Content-Length")
+        if count > self.expected_content_length:
+            raise RuntimeError("Response content longer than Content-Length")
+        stall = self.scope.get(STALL_TIMEOUT_KEY, STALL_TIMEOUT_S)  # type: ignore[misc]
+        try:
+            sent = await self.files.send(message["file"], message.get("offset", 0), count, stall)
+        except ConnectionError as exc:  # the client reset or closed: what uvicorn does when it learns of it
+            self.disconnected = True
+            self.message_event.set()
+            self.transport.abort()
+            raise ClientDisconnectedError("the client has gone") from exc
+        self.expected_content_length -= sent
+        if sent < count:
+            raise SourceTruncatedError(f"{message['file']!r} ended {count - sent} bytes early")
+        if not message.get("more_body", False):
+            await super().send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class StreamerHttpToolsProtocol(HttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.files = FileSender(transport)
+        extensions: dict[str, dict[str, Any]] = {ABORT_EXTENSION: {"abort": self.abort}}
+        if self.scheme == "http" and sendfile_on_loop():
+            extensions[ZEROCOPY_EXTENSION] = {}
+        self.extensions = extensions  # one dict per connection: nobody changes it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.files.close()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.scope["extensions"] = {**self.scope.get("extensions", {}), ABORT_EXTENSION: {"abort": self.abort}}
+        self.scope["extensions"] = self.extensions
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # The cycle uvicorn made, given this class's send: no wrapper between the app and the transport.
+        cycle.__class__ = StreamerCycle
+        cycle.files = self.files  # type: ignore[attr-defined]
+        super()._start_asgi_task(cycle, app)
 
     def abort(self) -> None:
         """Drop the connection: unsent data is discarded by the kernel too (else FIN_WAIT1 keeps it for minutes)."""

@@ -63,6 +63,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     io: Literal["async", "sync"] = "async"
+    sendfile: str = "on"  # "on": file bodies go from the page cache to the socket (plain HTTP); "off": copied
     chunk_size: int = CHUNK_SIZE
     workers: int = 1
     cors_origins: tuple[str, ...] = ()  # CORS off unless origins are named
@@ -96,6 +97,8 @@ class Settings:
             object.__setattr__(self, "secret_file", Path(self.secret_file))
         if self.access not in ("", "open", "token"):
             raise SettingsError(f"access must be 'open' or 'token', not {self.access!r}")
+        if self.sendfile not in ("on", "off"):
+            raise SettingsError(f"sendfile must be 'on' or 'off', not {self.sendfile!r}")
         if self.load_testing not in ("", "on", "off"):
             raise SettingsError(f"load testing must be 'on' or 'off', not {self.load_testing!r}")
         if self.cache_dir.exists() and not self.cache_dir.is_dir():
@@ -192,6 +195,7 @@ _CONVERTERS = {
     "host": str,
     "port": int,
     "io": str,
+    "sendfile": str,
     "chunk_size": parse_size,
     "workers": int,
     "cors_origins": lambda text: tuple(o.strip() for o in text.split(",") if o.strip()),

@@ -3,7 +3,8 @@
 Every call here blocks, so the shells run them in worker threads (``io_limiter``),
 with one exception: ``FileSource.read_cached`` reads with ``RWF_NOWAIT``, which
 the kernel answers from the page cache or refuses at once, so the event loop may
-call it and hop to a thread only when it returns ``None``. Reads are positional
+call it and hop to a thread only when it returns ``None``; ``FileSource.send_cached``
+likewise ``sendfile``s only a span the page cache holds whole (``cachestat``). Reads are positional
 (``os.pread``), so ``(offset, length)`` fully describes a chunk and threads
 share no seek pointer. ``FileSource.close`` is idempotent and
 waits for the reads in flight, so a descriptor is never closed under a reader.
@@ -29,6 +30,7 @@ from streamer.sources.base import SourceClosedError, SourceTruncatedError, refus
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 SYS_OPENAT2 = 437  # the same number on every Linux architecture (the unified syscall table)
+SYS_CACHESTAT = 451  # likewise
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
@@ -95,6 +97,32 @@ class FileSource:
         finally:
             self._exit()
 
+    def send_cached(self, out_fd: int, offset: int, count: int) -> int | None:
+        """``sendfile`` of up to ``count`` bytes at ``offset`` to ``out_fd`` if all are in the page cache, else ``None``.
+
+        Never waits on the disk, so the event loop may call it: the kernel's page-cache
+        count for the span (``cachestat``) is checked first, and a span not wholly resident,
+        a kernel without ``cachestat`` or a lock held this instant answer ``None`` (then
+        ``send_at``, in a thread). Returns what the kernel took (0 at end of file);
+        raises ``BlockingIOError`` when ``out_fd`` (non-blocking) is full.
+        """
+        if _cached_pages is None or not self._enter(wait=False):
+            return None
+        try:
+            if _cached_pages(self._fd, offset, count) < _pages_spanned(offset, count):
+                return None
+            return os.sendfile(out_fd, self._fd, offset, count)
+        finally:
+            self._exit()
+
+    def send_at(self, out_fd: int, offset: int, count: int) -> int:
+        """Blocking (it may read the disk): one ``sendfile`` of up to ``count`` bytes; 0 at end of file."""
+        self._enter(wait=True)
+        try:
+            return os.sendfile(out_fd, self._fd, offset, count)
+        finally:
+            self._exit()
+
     def _enter(self, *, wait: bool) -> bool:
         if not self._lock.acquire(blocking=wait):
             return False
@@ -153,6 +181,38 @@ _read_nowait: Callable[[int, int, int], bytes | None] | None = (
 )
 
 
+class _CachestatRange(ctypes.Structure):
+    _fields_ = [("off", ctypes.c_uint64), ("len", ctypes.c_uint64)]
+
+
+class _Cachestat(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in ("cache", "dirty", "writeback", "evicted", "recently_evicted")]
+
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _pages_spanned(offset: int, count: int) -> int:
+    return (offset + count - 1) // PAGE_SIZE - offset // PAGE_SIZE + 1 if count > 0 else 0
+
+
+def _cachestat(fd: int, offset: int, count: int) -> int:
+    """How many pages of ``[offset, offset + count)`` are in the page cache (Linux 6.5+ ``cachestat``). Never waits."""
+    span, result = _CachestatRange(offset, count), _Cachestat()
+    if _libc.syscall(SYS_CACHESTAT, fd, ctypes.byref(span), ctypes.byref(result), 0) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return int(result.cache)
+
+
+def _has_cachestat() -> bool:
+    try:
+        _cachestat(-1, 0, 1)
+    except OSError as exc:
+        return exc.errno == errno.EBADF  # implemented (it looked at the descriptor); ENOSYS/EPERM: not here
+    return True
+
+
 class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
@@ -160,6 +220,13 @@ class _OpenHow(ctypes.Structure):
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 _has_openat2 = True  # until the kernel (or a seccomp filter) says otherwise
+# Linux 6.5+; elsewhere nothing is sent from a file on the event loop (send_cached says None).
+_cached_pages: Callable[[int, int, int], int] | None = _cachestat if _has_cachestat() else None
+
+
+def sendfile_on_loop() -> bool:
+    """Whether ``FileSource.send_cached`` can ever send (the kernel tells what the page cache holds)."""
+    return _cached_pages is not None
 
 
 def _openat2(dir_fd: int, relative: str) -> int:

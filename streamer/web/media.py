@@ -31,7 +31,7 @@ from streamer.http.paths import parse_media_path
 from streamer.http.plan import ResponsePlan
 from streamer.http.ranges import ByteRange
 from streamer.http.representation import Representation
-from streamer.web.responses import STALL_TIMEOUT_S, MediaResponse
+from streamer.web.responses import STALL_TIMEOUT_S, ZEROCOPY_EXTENSION, FileBody, MediaResponse
 from streamer.web.openapi import BINARY, RETRY_AFTER, add_get_and_head, error
 from streamer.web.dependency import DOWNLOAD_QUERY, MAX_PACED_S, PACE_QUERY, DependencySignature, check_paced_duration
 from streamer.web.planned import (
@@ -92,6 +92,7 @@ class MediaFiles:
         allow_rate: bool = False,
         allow_download: bool = False,
         max_paced_s: float = MAX_PACED_S,
+        sendfile: bool = True,
     ) -> None:
         self.root = os.path.realpath(root)
         if not os.path.isdir(self.root):  # else every request would be a 404 with no word why
@@ -108,6 +109,7 @@ class MediaFiles:
         self.allow_rate = allow_rate
         self.allow_download = allow_download
         self.max_paced_s = max_paced_s
+        self.sendfile = sendfile  # the server may send bodies from the file (zerocopysend), where it offers it
         self._open: set[FileSource] = set()  # opened and not cached: this object must close them
         self._opening: dict[tuple[str, ...], anyio.Event] = {}  # cache keys being opened now
         self._closed = False
@@ -138,18 +140,19 @@ class MediaFiles:
 
     @asynccontextmanager
     async def planned(
-        self, names: tuple[str, ...], decide: Callable[[Representation], ResponsePlan], method: str
+        self, names: tuple[str, ...], decide: Callable[[Representation], ResponsePlan], method: str, *, read_small: bool = True
     ) -> AsyncIterator[tuple[ResponsePlan, ByteSource]]:
         """The plan for ``root/names`` and the source of its body: held open until the block ends.
 
         A body of one chunk or less (a small file, a seek) is read here, so the source
-        is then memory; HEAD, 304, 412 and 416 read nothing.
+        is then memory, unless ``read_small`` is false (the server will ``sendfile`` it);
+        HEAD, 304, 412 and 416 read nothing.
         """
         lease = await self._lease(names)
         try:
             plan = decide(Representation.from_stat(lease.stat, names[-1]))
             try:
-                source = await self._body_source(plan, lease.source, method)
+                source = await self._body_source(plan, lease.source, method, read_small)
             except SourceTruncatedError as exc:  # shrank between fstat and read: the plan no longer holds
                 headers = {"retry-after": "1"}
                 raise HTTPException(503, "The file changed while it was being read; try again.", headers) from exc
@@ -161,12 +164,12 @@ class MediaFiles:
                     await asyncify(to_close.close, limiter=io_limiter())()
                 self._open.discard(to_close)  # only once closed: a cancelled close is left to aclose()
 
-    async def _body_source(self, plan: ResponsePlan, file: FileSource, method: str) -> ByteSource:
+    async def _body_source(self, plan: ResponsePlan, file: FileSource, method: str, read_small: bool) -> ByteSource:
         """Nothing for a bodiless answer; the bytes themselves for one chunk or less; else the file."""
         body = plan.body if method == "GET" and plan.status < 300 else ()
         if not body:
             return MemorySource(b"")
-        if len(body) == 1 and isinstance(body[0], ByteRange) and len(body[0]) <= self.chunk_size:
+        if read_small and len(body) == 1 and isinstance(body[0], ByteRange) and len(body[0]) <= self.chunk_size:
             only = body[0]
             data = file.read_cached(only.start, len(only))
             if data is None:
@@ -267,22 +270,24 @@ class MediaEndpoint:
             raise HTTPException(404, "Not Found")
         pace = effective_rate(rate, files.rate)
         request = Request(scope)
-        async with self.files.planned(names, lambda rep: plan_for(request, rep, download=download), request.method) as (
-            plan,
-            source,
-        ):
+        zerocopy = files.sendfile and pace is None and ZEROCOPY_EXTENSION in scope.get("extensions", ())  # the server sends the file
+        decide = lambda rep: plan_for(request, rep, download=download)  # noqa: E731
+        async with self.files.planned(names, decide, request.method, read_small=not zerocopy) as (plan, source):
             check_paced_duration(plan, rate, pace, files.max_paced_s)
             raise_if_bodiless(plan)
             set_stream_options(request, stall_timeout_s=files.stall_timeout_s, rate=pace)
             media = MediaFile(source, plan.body, self.files.chunk_size)
             content: bytes | Iterator[bytes] | AsyncIterator[bytes]
+            file = None
             if request.method == "HEAD":
                 content = b""  # never sent: the response class answers HEAD with the headers alone
             elif isinstance(source, MemorySource):
                 content = b"".join(media.iter_chunks())  # the bytes already read: no I/O left
+            elif zerocopy and isinstance(source, FileSource):
+                content, file = b"", FileBody(source, plan.body)  # never read: the server sends from the file
             else:
                 content = media.iter_chunks() if self.io == "sync" else media.aiter_chunks()
-            await MediaResponse(content, plan.status, dict(plan.headers))(scope, receive, send)
+            await MediaResponse(content, plan.status, dict(plan.headers), file=file)(scope, receive, send)
 
 
 _BOOL = TypeAdapter(bool)

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE  # every scraper reads 0.0.4
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streamer.web.responses import OBSERVER_KEY
+from streamer.web.responses import OBSERVER_KEY, ZEROCOPY_SEND
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LAG_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -93,11 +93,26 @@ class MetricsMiddleware:
                 status = message["status"]
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif message["type"] == ZEROCOPY_SEND:
+                await send(message)  # counted once the server took it all: it raises otherwise
+                sent += message["count"]
+                return
             await send(message)
 
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(route, str(status or 500)).inc()
-            BYTES_SENT.labels(route).inc(sent)
+            requests, sent_bytes = _children(getattr(scope.get("route"), "path", "unmatched"), status or 500)
+            requests.inc()
+            sent_bytes.inc(sent)
+
+
+_CHILDREN: dict[tuple[str, int], tuple[Counter, Counter]] = {}  # bounded: route templates x status codes
+
+
+def _children(route: str, status: int) -> tuple[Counter, Counter]:
+    """The request and byte counters of a route and status, looked up by label once per process."""
+    pair = _CHILDREN.get((route, status))
+    if pair is None:
+        pair = _CHILDREN[route, status] = REQUESTS.labels(route, str(status)), BYTES_SENT.labels(route)
+    return pair

@@ -27,7 +27,9 @@ from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from streamer.http.multipart import Segment
 from streamer.http.pacing import TokenBucket, piece_size
+from streamer.http.ranges import ByteRange
 from streamer.http.representation import OCTET_STREAM
 from streamer.sources.base import ReadCancelledError, SourceTruncatedError, io_limiter
 from streamer.web.openapi import route_path
@@ -83,6 +85,28 @@ class StreamSlots:
 
 
 ABORT_EXTENSION = "streamer.abort"  # a server that can drop a connection at once offers {"abort": callable}
+ZEROCOPY_EXTENSION = ZEROCOPY_SEND = "http.response.zerocopysend"  # ASGI's extension, and its message type
+ZEROCOPY_SPAN = 1024 * 1024  # bytes per zerocopysend message: the loop is let go between them
+
+
+class ZeroCopySource(Protocol):
+    """A file the server can ``sendfile`` from: what the page cache holds without waiting, the rest in a thread."""
+
+    def send_cached(self, out_fd: int, offset: int, count: int) -> int | None: ...
+
+    def send_at(self, out_fd: int, offset: int, count: int) -> int: ...
+
+
+@dataclass(frozen=True)
+class FileBody:
+    """A body the server may send from the file itself: literal segments as bytes, ranges with sendfile."""
+
+    source: ZeroCopySource
+    segments: tuple[Segment, ...]
+
+
+class ClientDisconnectedError(OSError):
+    """The client went while a body was sent (ASGI 2.4: ``send`` raises an ``OSError`` subclass)."""
 
 
 def abort_connection(scope: Scope) -> bool:
@@ -172,7 +196,9 @@ class MediaResponse(StreamingResponse):
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
+        file: FileBody | None = None,
     ) -> None:
+        self._file = file  # sent with zerocopysend where the server offers it, else ``content`` is streamed
         self._sync: Iterator[bytes] | None = None
         self._async: AsyncIterator[bytes] | None = None
         self._in_memory = isinstance(content, bytes)  # one chunk, taken without a thread
@@ -221,7 +247,11 @@ class MediaResponse(StreamingResponse):
                     if observer is not None:
                         observer.started()
                         observed = True
-                    if self._in_memory and self._bucket is None:  # nothing to read, nothing to wait for
+                    if self._file is not None and self._bucket is None and ZEROCOPY_EXTENSION in scope.get("extensions", ()):
+                        # The server waits for the socket itself, bounded by the stall timeout, and
+                        # raises when the client goes: no listener task, no read ahead to stop.
+                        outcome = await self._send_file(self._file, guard.send, send)
+                    elif self._in_memory and self._bucket is None:  # nothing to read, nothing to wait for
                         await self._stream(guard.send)
                         outcome = "complete"
                     else:
@@ -286,6 +316,24 @@ class MediaResponse(StreamingResponse):
                 # chunk in this process, not two, and a vanished one costs no read ahead.
                 await send({"type": "http.response.body", "body": b"", "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send_file(self, file: FileBody, send: Send, send_unguarded: Send) -> str:
+        """The body by zerocopysend (the server times its stalls): ``complete`` or ``disconnect``."""
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            for segment in file.segments:
+                if not isinstance(segment, ByteRange):
+                    await send({"type": "http.response.body", "body": segment, "more_body": True})
+                    continue
+                for offset in range(segment.start, segment.stop, ZEROCOPY_SPAN):
+                    count = min(ZEROCOPY_SPAN, segment.stop - offset)
+                    message = {"type": ZEROCOPY_SEND, "file": file.source, "offset": offset, "count": count, "more_body": True}
+                    await send_unguarded(message)
+                    await anyio.lowlevel.checkpoint()  # a cancellation (shutdown) is seen between spans
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except ClientDisconnectedError:
+            return "disconnect"
+        return "complete"
 
     async def _send_body(self, send: Send, chunk: bytes) -> None:
         if self._bucket is None:

@@ -1,9 +1,11 @@
 """The event loop is never blocked: no file-system call on its thread but reads the page cache
-answers at once (``RWF_NOWAIT``), and a lag bound under slow disks."""
+answers at once (``RWF_NOWAIT``) and sendfiles of spans it holds whole, and a lag bound under slow disks."""
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import mmap
 import os
 import threading
 import time
@@ -25,6 +27,25 @@ from tests.conftest import ServerThread
 from tests.integration.test_resources import abort, start_download
 
 SLOW_READ_S = 0.2
+RESIDENT, NOT_RESIDENT = "resident", "not resident"
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.mmap.restype = ctypes.c_void_p
+
+
+def page_cache_holds(fd: int, offset: int, count: int) -> bool:
+    """Whether every page of the span is in the page cache, read with mincore on a mapping of it."""
+    start = offset - offset % mmap.PAGESIZE
+    length = min(offset + count, os.fstat(fd).st_size) - start  # mmap refuses to reach past the end
+    if length <= 0:
+        return True  # nothing to read: sendfile answers 0 at once
+    vec = (ctypes.c_ubyte * (-(-length // mmap.PAGESIZE)))()
+    address = LIBC.mmap(None, ctypes.c_size_t(length), mmap.PROT_READ, mmap.MAP_SHARED, fd, ctypes.c_long(start))
+    assert address not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+    try:
+        assert LIBC.mincore(ctypes.c_void_p(address), ctypes.c_size_t(length), vec) == 0, ctypes.get_errno()
+    finally:
+        LIBC.munmap(ctypes.c_void_p(address), ctypes.c_size_t(length))
+    return all(page & 1 for page in vec)
 HEALTHZ_BOUND_S = 0.05
 
 
@@ -45,6 +66,9 @@ class ThreadGuard(SimpleNamespace):
 
         def guarded(*args: Any, **kwargs: Any) -> Any:
             flags = args[3] if name == "preadv" and len(args) > 3 else None
+            if name == "sendfile":  # checked here, independently: was every page of the span cached?
+                _, in_fd, offset, count = args
+                flags = RESIDENT if page_cache_holds(in_fd, offset, count) else NOT_RESIDENT
             self._calls.append((name, threading.get_ident(), flags))
             return value(*args, **kwargs)
 
@@ -81,11 +105,31 @@ def test_no_file_system_call_runs_on_the_event_loop_thread(
     names = {name for name, _, _ in fs_calls}
     assert {"open", "fstat", "pread", "close", "scandir", "stat"} <= names, names
     on_loop = [(name, flags) for name, thread, flags in fs_calls if thread == server.thread.ident]
-    assert {call for call in on_loop if call != ("preadv", os.RWF_NOWAIT)} == set(), on_loop
-    if server.io == "async":  # its chunks of a file in the page cache are read in place, no thread hop
+    assert {call for call in on_loop if call not in (("preadv", os.RWF_NOWAIT), ("sendfile", RESIDENT))} == set(), on_loop
+    if server.sendfile:  # the page cache holds the files: sent from it on the loop, never read into Python
+        assert ("sendfile", RESIDENT) in on_loop, on_loop
+    elif server.io == "async":  # its chunks of a file in the page cache are read in place, no thread hop
         assert ("preadv", os.RWF_NOWAIT) in on_loop, on_loop
     else:  # the def generator runs in worker threads, and reads there
         assert on_loop == []
+
+
+def test_sendfile_of_pages_not_in_the_page_cache_runs_in_worker_threads(
+    server_factory: Any, fs_calls: list[tuple[str, int, Any]], media_root: Path
+) -> None:
+    running: ServerThread = server_factory()
+    if not running.sendfile:
+        pytest.skip("copies bodies: test_no_file_system_call_runs_on_the_event_loop_thread covers it")
+    path = media_root / "big.bin"
+    with open(path, "rb") as evicted:
+        os.fsync(evicted.fileno())  # dirty pages are not dropped
+        os.posix_fadvise(evicted.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)  # out of the page cache
+    with running.client() as client:
+        assert client.get("/media/big.bin").content == path.read_bytes()
+    sends = [(thread, flags) for name, thread, flags in fs_calls if name == "sendfile"]
+    assert sends, fs_calls
+    assert (running.thread.ident, NOT_RESIDENT) not in sends, sends
+    assert any(thread != running.thread.ident for thread, _ in sends), sends  # the cold pages went to threads
 
 
 @pytest.fixture
@@ -179,7 +223,10 @@ def test_a_small_file_served_again_from_the_open_file_cache_makes_no_thread_hop(
         fs_calls.clear()
         again = client.get("/media/small.bin", headers={"range": "bytes=10-19"})
     assert (again.status_code, again.content) == (206, (media_root / "small.bin").read_bytes()[10:20])
-    assert fs_calls == [("preadv", server.thread.ident, os.RWF_NOWAIT)], fs_calls
+    if server.sendfile:
+        assert fs_calls == [("sendfile", server.thread.ident, RESIDENT)], fs_calls
+    else:
+        assert fs_calls == [("preadv", server.thread.ident, os.RWF_NOWAIT)], fs_calls
 
 
 def test_a_burst_of_requests_for_a_file_not_yet_open_opens_it_once(
