@@ -202,3 +202,62 @@ def test_read_cached_on_a_platform_without_rwf_nowait_always_defers(
     monkeypatch.setattr(streamer.sources.file, "_read_nowait", None)
     source.read_at(0, len(DATA))
     assert source.read_cached(0, 10) is None
+
+
+@pytest.mark.parametrize(
+    ("offset", "count", "pages"),
+    [
+        pytest.param(0, 0, 0, id="nothing"),
+        pytest.param(0, 1, 1, id="one-byte"),
+        pytest.param(0, 4096, 1, id="one-page-exactly"),
+        pytest.param(100, 4096, 2, id="a-page-straddling-two"),
+        pytest.param(4095, 2, 2, id="two-bytes-across-a-boundary"),
+        pytest.param(8192, 3 * 4096, 3, id="aligned-pages"),
+    ],
+)
+def test_pages_spanned(offset: int, count: int, pages: int) -> None:
+    assert streamer.sources.file.PAGE_SIZE == 4096
+    assert streamer.sources.file._pages_spanned(offset, count) == pages
+
+
+def sent_through_a_pipe(send: Callable[[int], int | None]) -> tuple[int | None, bytes]:
+    """What ``send(out_fd)`` answered, and the bytes that reached the other end."""
+    read_end, write_end = os.pipe()
+    try:
+        answer = send(write_end)
+        os.set_blocking(read_end, False)
+        try:
+            got = os.read(read_end, 1 << 20)
+        except BlockingIOError:
+            got = b""
+        return answer, got
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_send_cached_sends_what_the_page_cache_holds_and_refuses_the_rest(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    data = os.urandom(4 * 1024 * 1024)
+    big.write_bytes(data)
+    evict(big)
+    opened, _ = open_file_source(str(tmp_path.resolve()), ("big.bin",))
+    try:
+        assert sent_through_a_pipe(lambda fd: opened.send_cached(fd, 2 * 1024 * 1024, 8192)) == (None, b"")
+        sent, got = sent_through_a_pipe(lambda fd: opened.send_at(fd, 2 * 1024 * 1024, 8192))  # from the disk
+        assert (sent, got) == (8192, data[2 * 1024 * 1024 : 2 * 1024 * 1024 + 8192])
+        assert sent_through_a_pipe(lambda fd: opened.send_cached(fd, 2 * 1024 * 1024, 8192)) == (8192, got)
+    finally:
+        opened.close()
+
+
+def test_send_cached_past_the_end_sends_nothing(source: FileSource) -> None:
+    source.read_at(0, len(DATA))
+    assert sent_through_a_pipe(lambda fd: source.send_cached(fd, len(DATA), 10))[0] in (None, 0)
+    assert sent_through_a_pipe(lambda fd: source.send_at(fd, len(DATA), 10)) == (0, b"")
+
+
+def test_send_cached_after_close_fails_as_read_at_does(source: FileSource) -> None:
+    source.close()
+    with pytest.raises(SourceClosedError):
+        sent_through_a_pipe(lambda fd: source.send_cached(fd, 0, 1))

@@ -3,7 +3,8 @@
 ``media_file(root)`` makes the dependency: it gets the open file (from the
 open-file cache, or opened in one worker-thread hop), plans the response, and
 when the body is one chunk or less (a small file, a seek) reads it at once,
-from the page cache if it can. It either raises (404, 304, 412, 416) or sets
+from the page cache if it can (unless the server will sendfile it: ``MediaEndpoint``
+hands the response the open file then). It either raises (404, 304, 412, 416) or sets
 the status and headers and yields a ``MediaFile``. The file is released when
 the response is done, on every path: closed, unless the cache keeps it.
 """

@@ -8,6 +8,9 @@ threads, HEAD answered without starting it, every send bounded by a stall
 timeout, and the iterator closed on every path (end, error, disconnect,
 cancellation). A body already in memory (``bytes``) is sent at once: no thread,
 and unless it is paced no disconnect listener, since nothing would be stopped.
+A ``FileBody`` goes by ASGI's ``http.response.zerocopysend`` where the server offers
+it and the stream is not paced: the server moves the bytes (sendfile), times stalls
+and raises ``ClientDisconnectedError`` when the client goes; else ``content`` is streamed.
 The subclasses give a route's OpenAPI schema a real media type
 (``response_class=VideoResponse``); a route serving every kind uses ``MediaResponse``.
 """
