@@ -12,7 +12,8 @@ import av
 import pytest
 
 from streamer.media import hlsaudio
-from streamer.media.hlsaudio import FRAME, AudioChunk, aac_config, packets_between, read_chunk, transcode_chunk
+from streamer.media.hlsaudio import FRAME, STEREO, AacFormat, AudioChunk, aac_config, packets_between, transcode_chunk
+from streamer.media.thumbcache import ThumbCache
 from streamer.media.workers import WorkerPool
 from streamer.web.hls import AudioChunks
 from tests.conftest import require_program
@@ -67,7 +68,7 @@ def test_chunk_bytes_round_trip() -> None:
 
 def samples(packets: list[tuple[int, bytes]], rate: int) -> array.array[float]:
     decoder = av.CodecContext.create("aac", "r")
-    decoder.extradata = aac_config(rate)
+    decoder.extradata = aac_config(AacFormat(rate, STEREO))
     out: array.array[float] = array.array("f")
     for _, data in packets:
         for frame in decoder.decode(av.Packet(data)):
@@ -99,21 +100,39 @@ def test_a_seek_that_lands_late_decodes_from_the_start(ac3: Path, monkeypatch: p
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_concurrent_requests_encode_a_chunk_once(ac3: Path, tmp_path: Path, anyio_backend: str) -> None:
     pool = WorkerPool(2)
-    chunks = AudioChunks(tmp_path / "audio", pool)
+    chunks = AudioChunks(ThumbCache(tmp_path / "audio"), pool)
     st = os.stat(ac3)
     try:
-        got: list[Path] = []
+        got: list[bytes] = []
 
-        async def ensure() -> None:
-            got.append(await chunks.ensure(str(ac3), st, str(ac3), 0, 0))
+        async def fetch() -> None:
+            got.append(await chunks.fetch(str(ac3), st, str(ac3), 0, 0))
 
         async with anyio.create_task_group() as group:
             for _ in range(4):
-                group.start_soon(ensure)
+                group.start_soon(fetch)
         assert pool.jobs_started == 1 and len(set(got)) == 1
-        assert read_chunk(got[0]) == transcode_chunk(ac3, 0, 0), "the worker's chunk is the same bytes"
-        await chunks.ensure(str(ac3), st, str(ac3), 0, 0)
+        assert AudioChunk.from_bytes(got[0]) == transcode_chunk(ac3, 0, 0), "the worker's chunk is the same bytes"
+        await chunks.fetch(str(ac3), st, str(ac3), 0, 0)
         assert pool.jobs_started == 1, "read back from the file"
     finally:
         await pool.aclose()
     assert pool.processes == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_chunk_cache_is_bounded_least_recently_used_out(
+    ac3: Path, tmp_path: Path, anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hlsaudio, "CHUNK_FRAMES", SMALL_CHUNK_FRAMES)
+    sizes = [len(transcode_chunk(ac3, 0, n).to_bytes()) for n in range(3)]
+    cache = ThumbCache(tmp_path / "audio", max_bytes=sum(sizes) - 1)
+    chunks = AudioChunks(cache, None)  # transcoded in a thread
+    st = os.stat(ac3)
+    fetch = [await chunks.fetch(str(ac3), st, str(ac3), 0, n) for n in (0, 1, 0, 2)]
+    assert cache.misses == 3 and fetch[0] == fetch[2], "chunk 0 read back"
+    assert cache.total == sizes[0] + sizes[2] <= cache.max_bytes, "chunk 1, the least recently used, went out"
+    assert sorted(p.stat().st_size for p in (tmp_path / "audio").iterdir() if p.is_file()) == sorted([sizes[0], sizes[2]])
+    await chunks.fetch(str(ac3), st, str(ac3), 0, 1)
+    assert cache.misses == 4, "made again once gone"

@@ -6,8 +6,9 @@ it, whose packets are dropped: the encoder's state at the cut is what a continuo
 have, so consecutive chunks join without a gap or a click, and a seek costs one chunk, not the
 whole track. Packets carry their grid position as ``pts`` (in 1/sample rate). ``write_chunk`` is
 the job a worker process runs (encoding holds the GIL: in a thread it stalls the event loop);
-chunks are files under the cache directory named by the file's identity. Deterministic (same
-bytes every time); every container is closed. All functions block.
+chunks are files under the cache directory named by the file's identity. Sound with more than
+two channels stays surround (5.1 AAC), the rest is stereo. Deterministic (same bytes every time);
+every container is closed. All functions block.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from typing import Any
 import av
 
 FRAME = 1024  # samples per AAC frame
-CHUNK_FRAMES = 512  # about 11 s at 48 kHz: ~0.5 s of work at the measured ~21x real time
+CHUNK_FRAMES = 512  # about 11 s at 48 kHz: a chunk is ~0.4-1.6 s of work (measured: README, HLS)
 PREROLL_FRAMES = 8  # frames encoded before a chunk and dropped: the encoder settles, the cut is seamless
 SEEK_MARGIN_S = 2.0  # the demuxer's seek lands on a packet at or before the target: start earlier still
-BIT_RATE = 160_000  # stereo AAC-LC
-LAYOUT = "stereo"  # browsers decode stereo AAC everywhere; surround is downmixed
-DEADLINE_S = 20.0  # one chunk's encode (measured ~0.5 s); the worker is killed after that
-FORMAT_VERSION = 1  # bump when the bytes of a chunk would change: older files are ignored
+STEREO = "stereo"
+SURROUND = "5.1"  # AAC-LC 5.1: Chromium, Firefox and Safari decode it in MSE and native HLS
+BIT_RATES = {STEREO: 160_000, SURROUND: 384_000}
+DEADLINE_S = 20.0  # one chunk's encode; the worker is killed after that
+FORMAT_VERSION = 2  # bump when the bytes of a chunk would change: older files are ignored
 _HEAD = struct.Struct(">4sIIB")  # magic, sample rate, packet count, last chunk
 _PACKET = struct.Struct(">qI")  # pts, size
 MAGIC = b"AAC1"
@@ -71,6 +73,19 @@ class AudioChunk:
         return cls(rate, tuple(packets), bool(last))
 
 
+@dataclass(frozen=True)
+class AacFormat:
+    """What a source's sound becomes: AAC at ``sample_rate`` in ``layout`` (stereo, or 5.1 for more than two channels)."""
+
+    sample_rate: int
+    layout: str
+
+    @classmethod
+    def of(cls, stream: Any) -> AacFormat:
+        context = stream.codec_context
+        return cls(output_rate(context.sample_rate), SURROUND if context.channels > 2 else STEREO)
+
+
 def chunk_samples() -> int:
     return CHUNK_FRAMES * FRAME
 
@@ -91,26 +106,26 @@ def packets_between(get: Callable[[int], AudioChunk], first: int, lo: int | None
         number += 1
 
 
-def _encoder(sample_rate: int) -> Any:
+def _encoder(aac: AacFormat) -> Any:
     encoder = av.CodecContext.create("aac", "w")
-    encoder.sample_rate = sample_rate
-    encoder.layout = LAYOUT
+    encoder.sample_rate = aac.sample_rate
+    encoder.layout = aac.layout
     encoder.format = "fltp"
-    encoder.bit_rate = BIT_RATE
-    encoder.time_base = Fraction(1, sample_rate)
+    encoder.bit_rate = BIT_RATES[aac.layout]
+    encoder.time_base = Fraction(1, aac.sample_rate)
     encoder.flags |= av.codec.context.Flags.bitexact
     encoder.open()
     return encoder
 
 
-def aac_config(sample_rate: int) -> bytes:
-    """The AudioSpecificConfig every chunk of a track at ``sample_rate`` is encoded with (for ``init.mp4``)."""
-    return bytes(_encoder(sample_rate).extradata)
+def aac_config(aac: AacFormat) -> bytes:
+    """The AudioSpecificConfig every chunk of a track in ``aac`` is encoded with (for ``init.mp4``)."""
+    return bytes(_encoder(aac).extradata)
 
 
-def _silence(samples: int, sample_rate: int) -> Any:
-    frame = av.AudioFrame(format="fltp", layout=LAYOUT, samples=samples)
-    frame.sample_rate = sample_rate
+def _silence(samples: int, aac: AacFormat) -> Any:
+    frame = av.AudioFrame(format="fltp", layout=aac.layout, samples=samples)
+    frame.sample_rate = aac.sample_rate
     for plane in frame.planes:
         plane.update(bytes(plane.buffer_size))
     return frame
@@ -122,13 +137,14 @@ def _seek_decode(source: Any, stream: Any, timestamp: int) -> Iterator[Any]:
 
 
 def _decoded(source: Any, stream: Any, start: int) -> Iterator[tuple[int, Any]]:
-    """``(position, frame)``: the stream's sound as stereo fltp from at or before ``start`` (samples) on.
+    """``(position, frame)``: the stream's sound as fltp in its ``AacFormat`` from at or before ``start`` (samples) on.
 
     The position of the first frame comes from its timestamp; later ones follow sample by sample,
     so rounded container timestamps (Matroska's milliseconds) add no jitter. If the container's
     index lands the seek after ``start``, the stream is decoded from its beginning instead.
     """
-    rate = output_rate(stream.codec_context.sample_rate)
+    aac = AacFormat.of(stream)
+    rate = aac.sample_rate
     begin = min(0, stream.start_time or 0)
     target = max(begin, round((start / rate - SEEK_MARGIN_S) / stream.time_base))
     frames = _seek_decode(source, stream, target)
@@ -138,7 +154,7 @@ def _decoded(source: Any, stream: Any, start: int) -> Iterator[tuple[int, Any]]:
         first = next(frames, None)
     if first is None:
         return
-    resampler = av.AudioResampler(format="fltp", layout=LAYOUT, rate=rate)
+    resampler = av.AudioResampler(format="fltp", layout=aac.layout, rate=rate)
     position = round(first.pts * first.time_base * rate)
     for frame in itertools.chain([first], frames):
         for out in resampler.resample(frame):
@@ -151,8 +167,8 @@ def _decoded(source: Any, stream: Any, start: int) -> Iterator[tuple[int, Any]]:
 
 def _encode(stream: Any, frames: Iterator[tuple[int, Any]], start: int, stop: int) -> tuple[list[tuple[int, bytes]], bool]:
     """Encode the sound from ``start`` on (grid-aligned) and keep the packets in ``[start + preroll, stop)``."""
-    rate = output_rate(stream.codec_context.sample_rate)
-    encoder = _encoder(rate)
+    aac = AacFormat.of(stream)
+    encoder = _encoder(aac)
     fifo = av.AudioFifo()
     head: int | None = None  # grid position of the fifo's first sample
     keep_from = start + PREROLL_FRAMES * FRAME
@@ -172,7 +188,7 @@ def _encode(stream: Any, frames: Iterator[tuple[int, Any]], start: int, stop: in
         if head is None:
             head = max(start, position - (position - start) % FRAME)  # a grid point: pad up to the sound
             if position > head:
-                fifo.write(_silence(position - head, rate))
+                fifo.write(_silence(position - head, aac))
         frame.pts = None
         skip = min(max(0, head - position), frame.samples)  # sound before the chunk's start
         fifo.write(frame)
@@ -196,14 +212,14 @@ def transcode_chunk(path: str | os.PathLike[str], stream_index: int, number: int
         with av.open(os.fspath(path)) as source:
             stream = source.streams[stream_index]
             packets, last = _encode(stream, _decoded(source, stream, start), start, stop)
-            return AudioChunk(output_rate(stream.codec_context.sample_rate), tuple(packets), last)
+            return AudioChunk(AacFormat.of(stream).sample_rate, tuple(packets), last)
     except av.FFmpegError as exc:
         raise AudioError(f"cannot transcode the sound: {exc}") from exc
 
 
 def chunk_name(path: str, st: os.stat_result, stream_index: int, number: int) -> str:
     """The cache file name of a chunk of ``path`` as it is in ``st``: its path, size and mtime, hashed."""
-    identity = json.dumps([FORMAT_VERSION, CHUNK_FRAMES, BIT_RATE, path, st.st_size, st.st_mtime_ns, stream_index, number])
+    identity = json.dumps([FORMAT_VERSION, CHUNK_FRAMES, BIT_RATES, path, st.st_size, st.st_mtime_ns, stream_index, number])
     return hashlib.sha256(identity.encode()).hexdigest() + ".aacchunk"
 
 

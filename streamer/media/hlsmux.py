@@ -6,7 +6,9 @@ presented in between, muxed into memory as fragmented MP4: audio browsers
 decode is copied, other audio comes as AAC from ``streamer.media.hlsaudio``. Timestamps
 are the source's moved by ``OFFSET_S``, so ``tfdt`` runs on across segments and
 no decode time is negative. No creation times, bitexact: the same bytes every
-time. Every container is closed before a function returns. All functions block.
+time. A segment past its ``deadline`` (``time.monotonic()``) stops between packets
+with ``SegmentTimeout``. Every container is closed before a function returns.
+All functions block.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ from typing import Any
 
 import av
 
-from streamer.media.hlsaudio import LAYOUT, AudioChunk, aac_config, chunk_samples, output_rate, packets_between
+from streamer.media.hlsaudio import AacFormat, AudioChunk, aac_config, chunk_samples, output_rate, packets_between
 from streamer.media.hlsplan import SegmentSpan
 
 AudioChunks = Callable[[int, int], AudioChunk]  # (audio stream index, chunk number) → the chunk, transcoded or cached
@@ -41,6 +44,15 @@ MUX_OPTIONS = {
 
 class SegmentError(ValueError):
     """The file cannot be cut as planned: no video, no packets where the index said, a damaged stream."""
+
+
+class SegmentTimeout(Exception):
+    """The segment was not made by its deadline (the work stopped): try again later."""
+
+
+def _check(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise SegmentTimeout("the segment was not made in time")
 
 
 @dataclass
@@ -72,9 +84,9 @@ def _open_pair(path: str | os.PathLike[str], *, transcode: bool) -> Iterator[tup
         mapping = {}
         for stream in (streams.video, streams.audio):
             if stream is streams.audio and streams.transcoded:
-                rate = output_rate(stream.codec_context.sample_rate)
-                out = output.add_stream("aac", rate=rate, layout=LAYOUT)
-                out.codec_context.extradata = aac_config(rate)
+                aac = AacFormat.of(stream)
+                out = output.add_stream("aac", rate=aac.sample_rate, layout=aac.layout)
+                out.codec_context.extradata = aac_config(aac)
                 mapping[stream] = out
             elif stream is not None:
                 out = output.add_stream_from_template(stream)
@@ -117,7 +129,7 @@ def _fill_dts(packets: list[Any]) -> None:
         packet.dts = ordered[i - delay] if i >= delay else ordered[0] - (delay - i) * step
 
 
-def _collect(source: Any, streams: _Streams, span: SegmentSpan) -> tuple[list[Any], list[Any]]:
+def _collect(source: Any, streams: _Streams, span: SegmentSpan, deadline: float) -> tuple[list[Any], list[Any]]:
     """The segment's video packets (decode order) and audio packets, read from its keyframe on."""
     video, audio = streams.video, (None if streams.transcoded else streams.audio)
     source.seek(round(Fraction(span.start) / video.time_base), stream=video, backward=True)
@@ -127,6 +139,7 @@ def _collect(source: Any, streams: _Streams, span: SegmentSpan) -> tuple[list[An
     audios: list[Any] = []
     video_done, audio_done = False, audio is None
     for packet in source.demux(*(s for s in (video, audio) if s is not None)):
+        _check(deadline)  # an index that lies can send this loop through the whole file
         if packet.pts is None or packet.size == 0:
             continue
         time = float(packet.pts * packet.time_base)
@@ -168,16 +181,20 @@ def _transcoded(streams: _Streams, span: SegmentSpan, chunks: AudioChunks) -> li
     return packets
 
 
-def make_segment(path: str | os.PathLike[str], span: SegmentSpan, chunks: AudioChunks | None = None) -> bytes:
+def make_segment(
+    path: str | os.PathLike[str], span: SegmentSpan, chunks: AudioChunks | None = None, *, deadline: float = math.inf
+) -> bytes:
     """``{n}.m4s``: the ``moof``/``mdat`` fragments of segment ``span``, without the init.
 
     Audio that is not copied comes from ``chunks``; without it, such audio is left out.
+    Raises ``SegmentTimeout`` once ``time.monotonic()`` passes ``deadline``.
     """
     try:
         with _open_pair(path, transcode=chunks is not None) as (source, streams, output, mapping, buffer):
-            videos, audios = _collect(source, streams, span)
+            videos, audios = _collect(source, streams, span, deadline)
             if streams.transcoded:
                 audios = _transcoded(streams, span, chunks)
+                _check(deadline)
             _fill_dts(videos)
             for packet in audios:
                 if packet.dts is None:

@@ -145,7 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bucket = S3Bucket(settings.s3_url, settings.s3_endpoint or None, settings.s3_max_gets) if settings.s3_url else None
     s3 = S3Files(bucket, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout,
                  rate=settings.rate_limit or None, max_paced_s=settings.max_duration) if bucket is not None else None
-    app.state.hls = hls_files = HlsFiles(settings.media_dir, settings.cache_dir, pool=pool)
+    app.state.hls = hls_files = HlsFiles(
+        settings.media_dir, settings.cache_dir, pool=pool, audio_cache_size=settings.hls_audio_cache_size
+    )
     routers = [
         page_router(),
         *([s3_router(s3, io=settings.io)] if s3 is not None else []),  # first: its /media and /api/media win

@@ -34,6 +34,7 @@ MAX_TIMEOUT_S = 3600
 OPEN_FILES = 1000  # files kept open between requests, like nginx's open_file_cache max=
 OPEN_FILE_IDLE_S = 10.0  # a cached file unused this long is closed
 THUMB_CACHE_SIZE = 1 << 30  # bytes of thumbnails kept under cache_dir/thumbs
+HLS_AUDIO_CACHE_SIZE = 2 << 30  # bytes of converted sound kept under cache_dir/hls-audio: ~30 h stereo, ~12 h 5.1
 MEDIA_WORKERS = max(1, min(4, os.cpu_count() or 1))  # processes for thumbnails and other CPU-heavy media work
 _SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -81,6 +82,7 @@ class Settings:
     load_testing: str = ""  # "on" or "off"; empty: on for a loopback address, off elsewhere
     cache_dir: Path = field(default_factory=default_cache_dir)  # probe results, keyframe indexes, thumbnails
     thumb_cache_size: int = THUMB_CACHE_SIZE
+    hls_audio_cache_size: int = HLS_AUDIO_CACHE_SIZE
     media_workers: int = MEDIA_WORKERS
     s3_url: str = ""  # s3://BUCKET[/PREFIX]: serve /media and /api/media from object storage instead of media_dir
     s3_endpoint: str = ""  # the store's URL; empty: AWS_ENDPOINT_URL, else AWS itself
@@ -133,6 +135,8 @@ class Settings:
             raise SettingsError(f"open file idle {self.open_file_idle} s is outside (0, {MAX_TIMEOUT_S}]")
         if not 1 << 20 <= self.thumb_cache_size <= 1 << 50:
             raise SettingsError(f"thumb cache size {self.thumb_cache_size} bytes is outside 1MiB..{1 << 50}")
+        if not 1 << 20 <= self.hls_audio_cache_size <= 1 << 50:
+            raise SettingsError(f"hls audio cache size {self.hls_audio_cache_size} bytes is outside 1MiB..{1 << 50}")
         if not 1 <= self.media_workers <= MAX_WORKERS:
             raise SettingsError(f"media workers {self.media_workers} is outside 1..{MAX_WORKERS}")
         if self.s3_url and not self.s3_url.startswith("s3://"):
@@ -213,6 +217,7 @@ _CONVERTERS = {
     "load_testing": str,
     "cache_dir": Path,
     "thumb_cache_size": parse_size,
+    "hls_audio_cache_size": parse_size,
     "media_workers": int,
     "s3_url": str,
     "s3_endpoint": str,

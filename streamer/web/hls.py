@@ -2,18 +2,21 @@
 
 The playlist comes from the file's keyframe index (cached); the init and each
 segment are muxed on their own in a worker thread (sound browsers cannot decode
-is transcoded to AAC a chunk at a time in the worker pool, once, and cached as a
-file: ``streamer.media.hlsaudio``), at most ``slots`` at once and
-``MAX_WAITING_PER_SLOT`` waiting per slot (beyond that, 503 with Retry-After).
-Each body is answered through the planning core, so ETag (from the file's
-identity and the resource name), 304, Range, Content-Length and HEAD hold.
+is transcoded to AAC a chunk at a time in the worker pool, once, and cached in a
+bounded LRU cache: ``streamer.media.hlsaudio``), at most ``slots`` at once and
+``MAX_WAITING_PER_SLOT`` waiting per slot (beyond that, 503 with Retry-After); a
+segment not made within ``SEGMENT_DEADLINE_S`` is 503 with Retry-After too. The
+ETag is the file's identity and the resource name, known from one ``fstat``: a
+conditional request is answered 304 (or 412) before anything is made. The body
+is then answered through the planning core (Range, Content-Length, HEAD).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,16 +24,19 @@ from typing import TYPE_CHECKING
 import anyio
 from fastapi import APIRouter, HTTPException, Request, Response
 
+from streamer.http.conditional import ETag
 from streamer.http.paths import parse_media_path
+from streamer.http.plan import plan_response
 from streamer.http.representation import Representation
 from streamer.media.jobs import JobError
 from streamer.media.hlsplan import INIT_NAME, SegmentSpan, format_playlist, parse_segment_number, plan_segments
 from streamer.media.keyframes import KeyframeCache
+from streamer.media.thumbcache import ThumbCache
 from streamer.sources.base import MemorySource
-from streamer.sources.file import open_file_source, resolve_in_root
+from streamer.sources.file import FileSource, open_file_source, resolve_in_root
 from streamer.web.media import http_error
 from streamer.web.openapi import RETRY_AFTER, add_get_and_head, error
-from streamer.web.planned import MediaFile, answer, planned_responses, stream_endpoint
+from streamer.web.planned import MediaFile, answer, planned_responses, request_fields, stream_endpoint
 from streamer.web.responses import MediaResponse
 
 if TYPE_CHECKING:
@@ -43,53 +49,71 @@ SEGMENT_TYPE = "video/mp4"  # init and media segments alike: what Safari and hls
 HLS_SLOTS = 2  # segments muxed at once: one per core of the machine it was measured on
 MAX_WAITING_PER_SLOT = 8
 RETRY_AFTER_S = 1
+# From the request's arrival to the segment's last packet, waiting for a slot included. A copied
+# segment takes ~10-50 ms and a cold chunk of converted sound ~1 s; hls.js gives up on a
+# fragment after 10 s without a first byte.
+SEGMENT_DEADLINE_S = 8.0
+AUDIO_CACHE_SIZE = 2 << 30  # bytes
+HLS_FORMAT = 2  # in every ETag: bump when the bytes of a playlist, init or segment would change
+BUSY = "Too many HLS segments are being made; try again."
+
+
+class HlsRepresentation(Representation):
+    """A resource made from a file: its ETag is ``validator`` alone, known before the body is made."""
+
+    @property
+    def etag(self) -> ETag:
+        return ETag(f'"{self.validator}"')
 
 
 @dataclass(frozen=True)
-class HlsBody:
-    content: bytes
-    media_type: str
-    identity: str  # names the file's version and the resource, for the ETag
-    mtime_ns: int  # the file's
+class Opened:
+    """The video's open descriptor, its ``fstat`` and real path."""
+
+    source: FileSource
+    st: os.stat_result
+    resolved: str
+
+    @property
+    def path(self) -> str:  # the descriptor as a path PyAV can open
+        return f"/proc/self/fd/{self.source.fileno()}"
 
 
 class AudioChunks:
-    """AAC chunks of videos' sound, each transcoded once (in ``pool``, else a thread) into a file under ``folder``."""
+    """AAC chunks of videos' sound, each transcoded once (in ``pool``, else a thread), kept in ``cache``."""
 
-    def __init__(self, folder: Path, pool: WorkerPool | None) -> None:
-        self.folder = folder
+    def __init__(self, cache: ThumbCache, pool: WorkerPool | None) -> None:
+        self.cache = cache
         self.pool = pool
-        self._making: dict[str, anyio.Event] = {}
 
-    async def ensure(self, path: str, st: os.stat_result, source: str, stream_index: int, number: int) -> Path:
-        """The chunk's file, transcoded from ``source`` (``path`` as it is in ``st``) first if no request did it before.
+    async def fetch(self, path: str, st: os.stat_result, source: str, stream_index: int, number: int) -> bytes:
+        """The chunk's bytes, transcoded from ``source`` (``path`` as it is in ``st``) first if not cached.
 
         Concurrent callers share one job.
         """
         from streamer.media.hlsaudio import DEADLINE_S, chunk_name, write_chunk
 
-        target = self.folder / chunk_name(path, st, stream_index, number)
-        while not target.exists():
-            making = self._making.get(target.name)
-            if making is not None:
-                await making.wait()  # made by another request; if that failed, this one tries itself
-                continue
-            making = self._making[target.name] = anyio.Event()
-            try:
-                if self.pool is None:
-                    await anyio.to_thread.run_sync(write_chunk, source, stream_index, number, str(target))
-                else:
-                    await self.pool.run(write_chunk, source, stream_index, number, str(target), deadline_s=DEADLINE_S)
-            finally:
-                del self._making[target.name]
-                making.set()
-        return target
+        async def make(temporary: str) -> None:
+            if self.pool is None:
+                await anyio.to_thread.run_sync(write_chunk, source, stream_index, number, temporary)
+            else:
+                await self.pool.run(write_chunk, source, stream_index, number, temporary, deadline_s=DEADLINE_S)
+
+        return await self.cache.get_or_make(chunk_name(path, st, stream_index, number), make)
 
     def get(self, path: str, st: os.stat_result, source: str, stream_index: int, number: int) -> AudioChunk:
         """Blocking, from a worker thread of the event loop: the chunk, made if needed."""
-        from streamer.media.hlsaudio import read_chunk
+        from streamer.media.hlsaudio import AudioChunk
 
-        return read_chunk(anyio.from_thread.run(self.ensure, path, st, source, stream_index, number))
+        return AudioChunk.from_bytes(anyio.from_thread.run(self.fetch, path, st, source, stream_index, number))
+
+
+def media_type_of(resource: str) -> str:
+    if resource == PLAYLIST_NAME:
+        return PLAYLIST_TYPE
+    if resource == INIT_NAME or parse_segment_number(resource) is not None:
+        return SEGMENT_TYPE
+    raise HTTPException(404, f"No HLS resource {resource!r}: use {PLAYLIST_NAME}, {INIT_NAME} or <n>.m4s")
 
 
 class HlsFiles:
@@ -97,13 +121,15 @@ class HlsFiles:
 
     def __init__(
         self, root: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None, slots: int = HLS_SLOTS,
-        *, pool: WorkerPool | None = None,
+        *, pool: WorkerPool | None = None, audio_cache_size: int = AUDIO_CACHE_SIZE,
     ) -> None:
         self.root = os.path.realpath(root)
         self.cache_dir = cache_dir
         self._cache: KeyframeCache | None = None
         # without a cache directory, sound browsers cannot decode is left out
-        self.audio = AudioChunks(Path(cache_dir) / "hls-audio", pool) if cache_dir is not None else None
+        self.audio = None
+        if cache_dir is not None:
+            self.audio = AudioChunks(ThumbCache(Path(cache_dir) / "hls-audio", audio_cache_size), pool)
         self.limiter = anyio.CapacityLimiter(slots)
         self.waiting = 0
 
@@ -113,75 +139,97 @@ class HlsFiles:
             self._cache = KeyframeCache(self.cache_dir)
         return self._cache
 
-    def _plan(self, resolved: str, st: os.stat_result, opened: str) -> tuple[SegmentSpan, ...]:
-        index = self.cache.get(resolved, st, read_from=opened)
+    def identity(self, st: os.stat_result, resource: str) -> str:
+        """Names the bytes of ``resource`` of the file as it is in ``st``: the ETag, before anything is made."""
+        sound = "a" if self.audio is not None else "n"  # whether sound browsers cannot decode is converted
+        return f"{st.st_size:x}-{st.st_mtime_ns:x}-{sound}{HLS_FORMAT}-{resource}"
+
+    def open(self, names: tuple[str, ...]) -> Opened:
+        """Blocking: the video at ``names``, opened beneath the root as /media opens it."""
+        try:
+            source, st = open_file_source(self.root, names)
+        except OSError as exc:
+            raise http_error(exc) from exc
+        try:
+            return Opened(source, st, resolve_in_root(self.root, names))
+        except OSError as exc:
+            source.close()
+            raise http_error(exc) from exc
+
+    def _plan(self, opened: Opened) -> tuple[SegmentSpan, ...]:
+        index = self.cache.get(opened.resolved, opened.st, read_from=opened.path)
         segments = plan_segments(index.times, index.duration) if index is not None else None
         if segments is None:
             raise HTTPException(422, "No video stream with keyframes in this file: it cannot be played as HLS.")
         return segments
 
-    def make(self, names: tuple[str, ...], resource: str) -> HlsBody:
-        """Blocking: the body of ``resource`` (a playlist, init or segment name) of the file at ``names``."""
-        try:
-            source, st = open_file_source(self.root, names)  # beneath the root, as /media opens it
-        except OSError as exc:
-            raise http_error(exc) from exc
-        try:
-            return self._make(resolve_in_root(self.root, names), st, f"/proc/self/fd/{source.fileno()}", resource)
-        except OSError as exc:
-            raise http_error(exc) from exc
-        finally:
-            source.close()
-
-    def _make(self, resolved: str, st: os.stat_result, opened: str, resource: str) -> HlsBody:
-        """The body of ``resource``, read from ``opened`` (the file's open descriptor, as a path PyAV can open)."""
+    def make(self, opened: Opened, resource: str, deadline: float = float("inf")) -> bytes:
+        """Blocking: the body of ``resource`` (a playlist, init or segment name) of the ``opened`` video."""
         from streamer.media.hlsaudio import AudioError
-        from streamer.media.hlsmux import SegmentError, make_init, make_segment  # PyAV only when HLS is used
+        from streamer.media.hlsmux import SegmentError, SegmentTimeout, make_init, make_segment  # PyAV only when used
 
-        version = f"{st.st_size:x}-{st.st_mtime_ns:x}"
-        number = parse_segment_number(resource)
         try:
             if resource == PLAYLIST_NAME:
-                text = format_playlist(self._plan(resolved, st, opened))
-                return HlsBody(text.encode(), PLAYLIST_TYPE, f"{version}-m3u8", st.st_mtime_ns)
+                return format_playlist(self._plan(opened)).encode()
             if resource == INIT_NAME:
-                return HlsBody(make_init(opened, transcode=self.audio is not None), SEGMENT_TYPE, f"{version}-init", st.st_mtime_ns)
-            if number is None:
-                raise HTTPException(404, f"No HLS resource {resource!r}: use {PLAYLIST_NAME}, {INIT_NAME} or <n>.m4s")
-            segments = self._plan(resolved, st, opened)
-            if number >= len(segments):
+                return make_init(opened.path, transcode=self.audio is not None)
+            number = parse_segment_number(resource)
+            segments = self._plan(opened)
+            if number is None or number >= len(segments):
                 raise HTTPException(404, f"No segment {number}: this video has segments 0 to {len(segments) - 1}")
             chunks = None
             if self.audio is not None:  # worker processes read the file through this process's descriptor
-                chunks = partial(self.audio.get, resolved, st, opened.replace("/proc/self/", f"/proc/{os.getpid()}/", 1))
-            return HlsBody(make_segment(opened, segments[number], chunks), SEGMENT_TYPE, f"{version}-{number}", st.st_mtime_ns)
+                source = opened.path.replace("/proc/self/", f"/proc/{os.getpid()}/", 1)
+                chunks = partial(self.audio.get, opened.resolved, opened.st, source)
+            return make_segment(opened.path, segments[number], chunks, deadline=deadline)
+        except OSError as exc:
+            raise http_error(exc) from exc
         except (SegmentError, AudioError) as exc:
             raise HTTPException(422, f"Cannot make HLS of this file: {exc}") from exc
+        except SegmentTimeout as exc:
+            raise HTTPException(503, f"{BUSY} (not made within {SEGMENT_DEADLINE_S:g} s)", retry_after()) from exc
         except JobError as exc:
-            retry = {"retry-after": str(RETRY_AFTER_S)} if exc.status == 503 else None
+            retry = retry_after() if exc.status == 503 else None
             raise HTTPException(exc.status, f"Cannot convert the sound of this file: {exc.reason}", retry) from exc
 
-    async def body(self, names: tuple[str, ...], resource: str) -> HlsBody:
-        """``make`` in a worker thread, or 503 when too many wait for one."""
+    async def body(self, opened: Opened, resource: str, deadline: float) -> bytes:
+        """``make`` in a worker thread, or 503 when too many wait for one or none is free by ``deadline``."""
         if self.waiting >= self.limiter.total_tokens * (1 + MAX_WAITING_PER_SLOT):
-            raise HTTPException(503, "Too many HLS segments are being made; try again.", {"retry-after": str(RETRY_AFTER_S)})
+            raise HTTPException(503, BUSY, retry_after())
         self.waiting += 1
         try:
-            return await anyio.to_thread.run_sync(self.make, names, resource, limiter=self.limiter)
+            # Cancelling can only stop the wait for a slot: a started segment watches the deadline itself.
+            with anyio.move_on_after(deadline - time.monotonic()):
+                return await anyio.to_thread.run_sync(self.make, opened, resource, deadline, limiter=self.limiter)
+            raise HTTPException(503, f"{BUSY} (no slot within {SEGMENT_DEADLINE_S:g} s)", retry_after())
         finally:
             self.waiting -= 1
 
     def dependency(self) -> Callable[..., object]:
         async def hls_resource(path: str, request: Request, response: Response) -> MediaFile:
+            deadline = time.monotonic() + SEGMENT_DEADLINE_S
             names = parse_media_path(path)
             if names is None or len(names) < 2:
                 raise HTTPException(404, "Not Found")
-            body = await self.body(names[:-1], names[-1])
-            rep = Representation(len(body.content), body.mtime_ns, body.media_type, names[-1], validator=body.identity)
-            plan = answer(request, response, rep)
-            return MediaFile(MemorySource(body.content), plan.body)
+            resource = names[-1]
+            media_type = media_type_of(resource)
+            opened = await anyio.to_thread.run_sync(self.open, names[:-1])
+            try:
+                rep = HlsRepresentation(0, opened.st.st_mtime_ns, media_type, resource, self.identity(opened.st, resource))
+                early = plan_response(request.method, request_fields(request), rep, now=int(time.time()))
+                if early.status in (304, 412):  # the validators alone decide: nothing is made
+                    answer(request, response, rep)
+                content = await self.body(opened, resource, deadline)
+            finally:
+                opened.source.close()
+            plan = answer(request, response, replace(rep, size=len(content)))
+            return MediaFile(MemorySource(content), plan.body)
 
         return hls_resource
+
+
+def retry_after() -> dict[str, str]:
+    return {"retry-after": str(RETRY_AFTER_S)}
 
 
 HLS_RESPONSES = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,3 +121,57 @@ def test_bad_requests_say_why(hls_server: ServerThread, path: str, status: int, 
     response = httpx.get(f"{hls_server.base_url}/hls/{path}")
     assert response.status_code == status
     assert says in response.json()["detail"]
+
+
+@pytest.fixture
+def made(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The resources the server builds (playlist, init or segment), in order."""
+    files = hls_server.server.config.app.state.hls
+    built: list[str] = []
+    real = files.make
+
+    def counting(opened: object, resource: str, *args: object) -> bytes:
+        built.append(resource)
+        return real(opened, resource, *args)
+
+    monkeypatch.setattr(files, "make", counting)
+    return built
+
+
+@pytest.mark.parametrize("resource", ["index.m3u8", "init.mp4", "2.m4s"])
+def test_a_conditional_request_is_answered_before_anything_is_made(
+    hls_server: ServerThread, made: list[str], resource: str
+) -> None:
+    with hls_server.client() as client:
+        first = client.get(url(hls_server, "bframes.mkv", resource))
+        assert first.status_code == 200 and made == [resource]
+        etag = first.headers["etag"]
+        assert client.get(url(hls_server, "bframes.mkv", resource), headers={"if-none-match": etag}).status_code == 304
+        assert client.head(url(hls_server, "bframes.mkv", resource), headers={"if-none-match": f'"x", {etag}'}).status_code == 304
+        assert client.get(url(hls_server, "bframes.mkv", resource), headers={"if-match": '"other"'}).status_code == 412
+        assert made == [resource], "a 304 or 412 builds nothing"
+        stale = client.get(url(hls_server, "bframes.mkv", resource), headers={"if-none-match": '"stale"'})
+        assert stale.status_code == 200 and stale.headers["etag"] == etag and stale.content == first.content
+    assert made == [resource, resource]
+
+
+def test_a_segment_past_its_deadline_is_503_with_retry_after(
+    hls_server: ServerThread, made: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("streamer.web.hls.SEGMENT_DEADLINE_S", 0.0)
+    response = httpx.get(url(hls_server, "bframes.mkv", "1.m4s"))
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert "not made" in response.json()["detail"] or "no slot" in response.json()["detail"]
+
+
+def test_a_started_segment_stops_at_its_deadline(hls_server: ServerThread) -> None:
+    from streamer.media.hlsmux import SegmentTimeout, make_segment
+    from streamer.media.hlsplan import plan_segments
+
+    source = hls_server.settings.media_dir / "sub dir" / "bframes.mkv"
+    index = read_keyframes(source)
+    assert index is not None
+    span = plan_segments(index.times, index.duration)[1]
+    assert make_segment(source, span, deadline=time.monotonic() + 60)[4:8] == b"moof"
+    with pytest.raises(SegmentTimeout):
+        make_segment(source, span, deadline=time.monotonic() - 1)

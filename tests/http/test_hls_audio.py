@@ -94,4 +94,6 @@ def test_segments_are_the_same_bytes_and_nothing_is_left_open(server: ServerThre
     held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}")]
     assert not [target for target in held if target.startswith(media)]
     assert children() - {str(pid) for pid in pool.processes} <= BASELINE["children"], "only the pool's idle workers"
-    assert all(name.endswith(".aacchunk") for name in os.listdir(server.settings.cache_dir / "hls-audio")), "no temporary left"
+    cached = server.settings.cache_dir / "hls-audio"
+    assert not os.listdir(cached / "tmp"), "no temporary left"
+    assert all(name.endswith(".aacchunk") for name in os.listdir(cached) if name != "tmp")
