@@ -2,7 +2,7 @@
 
 Each has a known keyframe layout: ``bframes`` (B-frames, a keyframe every 2 s), ``longgop``
 (one keyframe every 10 s, longer than the 6 s target), ``audiofirst`` (audio starts 0.5 s
-before video), in MP4 and MKV (and MOV); ``hevc.mkv`` (HEVC, B-frames); ``ac3.mkv`` (AC-3 audio), ``pcm.mov`` (16-bit PCM at 44.1 kHz,
+before video), in MP4 and MKV (and MOV); ``hevc.mkv`` (HEVC, B-frames); ``ac3.mkv`` (AC-3 audio), ``surround.mkv`` (5.1 E-AC-3), ``pcm.mov`` (16-bit PCM at 44.1 kHz,
 starting 0.3 s after the video).
 """
 
@@ -25,6 +25,7 @@ EXTENSIONS = {"bframes": ("mp4", "mov", "mkv"), "longgop": ("mp4", "mkv"), "audi
 EXTRA = {
     "hevc.mkv": [*VIDEO, *AUDIO, "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=48:min-keyint=48:bframes=2:log-level=none", "-c:a", "aac"],
     "ac3.mkv": [*VIDEO, *AUDIO, *X264, "-g", "48", "-c:a", "ac3"],
+    "surround.mkv": [*VIDEO, *AUDIO, *X264, "-g", "48", "-ac", "6", "-c:a", "eac3"],
     "pcm.mov": [*VIDEO, "-itsoffset", "0.3", "-f", "lavfi", "-i", f"sine=f=440:r=44100:d={SECONDS - 1}", *X264, "-g", "48", "-c:a", "pcm_s16le"],
 }
 _made: dict[str, Path] = {}

@@ -18,7 +18,8 @@ from streamer import Settings
 from tests.conftest import ServerThread, require_program, start_server
 from tests.hlsclips import make_clips, packet_hashes
 
-NAMES = ["ac3.mkv", "pcm.mov"]
+NAMES = ["ac3.mkv", "surround.mkv", "pcm.mov"]
+CHANNELS = {"ac3.mkv": 2, "surround.mkv": 6, "pcm.mov": 2}  # what comes out: stereo, or 5.1 from more than two
 TOLERANCE_S = 0.05
 BASELINE: dict[str, set[str]] = {}  # child processes of this process before the server started
 
@@ -48,16 +49,16 @@ def url(server: ServerThread, name: str, resource: str = "index.m3u8") -> str:
     return f"{server.base_url}/hls/{name}/{resource}"
 
 
-def audio_facts(target: str) -> tuple[str, int, list[int]]:
-    """The first audio stream's codec, sample rate and packet timestamps (in its time base)."""
+def audio_facts(target: str) -> tuple[str, int, int, list[int]]:
+    """The first audio stream's codec, sample rate, channels and packet timestamps (in its time base)."""
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name,sample_rate:packet=pts",
+        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name,sample_rate,channels:packet=pts",
          "-of", "csv=p=0", target],
         check=True, capture_output=True, text=True, timeout=30,
     ).stdout.split()
     stream = next(line for line in out if not line.rstrip(",").lstrip("-").isdigit())
-    codec, rate = stream.split(",")[:2]
-    return codec, int(rate), [int(line.rstrip(",")) for line in out if line.rstrip(",").lstrip("-").isdigit()]
+    codec, rate, channels = stream.split(",")[:3]
+    return codec, int(rate), int(channels), [int(line.rstrip(",")) for line in out if line.rstrip(",").lstrip("-").isdigit()]
 
 
 def decoded_seconds(target: str) -> float:
@@ -74,8 +75,8 @@ def decoded_seconds(target: str) -> float:
 @pytest.mark.parametrize("name", NAMES)
 def test_the_sound_plays_as_aac_as_long_as_the_source(server: ServerThread, name: str) -> None:
     source = str(server.settings.media_dir / name)
-    codec, rate, pts = audio_facts(url(server, name))
-    assert codec == "aac"
+    codec, rate, channels, pts = audio_facts(url(server, name))
+    assert codec == "aac" and channels == CHANNELS[name]
     steps = {b - a for a, b in zip(pts, pts[1:])}
     assert steps == {1024 * 90_000 // rate} or steps == {1024}, "a gap or an overlap at a segment boundary"
     assert decoded_seconds(url(server, name)) == pytest.approx(decoded_seconds(source), abs=TOLERANCE_S)
