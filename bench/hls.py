@@ -1,18 +1,30 @@
-"""HLS costs: playlist for a long MKV (cold, cached), a segment at the start and late, and ffmpeg -c copy of the same.
+"""HLS costs: playlist for a long MKV (cold, cached), a segment at the start and late, and ffmpeg -c copy of the same;
+then over HTTP, 1080p segments at 4 and 16 concurrent requests against ffmpeg run as often, with /healthz
+and the event loop's lag timed meanwhile.
 
-python -m bench.hls [--minutes 120]: makes a long low-resolution H.264/AAC MKV (keyframe every 2 s)
-in a temporary folder, then times streamer's functions in-process (no HTTP) and ffmpeg run once
-per segment the way servers that shell out do it.
+python -m bench.hls [--minutes 120] [--hd-seconds 120] [--duration 10]: makes a long low-resolution
+H.264/AAC MKV (keyframe every 2 s) and a 1080p one in a temporary folder, times streamer's functions
+in-process (no HTTP) and ffmpeg run once per segment the way servers that shell out do it, then
+starts ``streamer serve`` on the 1080p clip and has 4, then 16 clients fetch its segments for
+``--duration`` s each while one more times ``GET /healthz`` back to back; ffmpeg is run by as many
+threads for the same time. Every segment is made anew (streamer keeps none). Note the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import statistics
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import anyio
+import httpx
 
 from streamer.media.hlsmux import make_segment
 from streamer.media.hlsplan import plan_segments
@@ -49,11 +61,134 @@ def ffmpeg_segment(clip: Path, start: float, seconds: float) -> None:
     )
 
 
+def make_hd_clip(target: Path, seconds: int) -> None:
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s=1920x1080:r=24:d={seconds}",
+         "-f", "lavfi", "-i", f"sine=f=440:r=48000:d={seconds}", "-c:v", "libx264", "-preset", "ultrafast",
+         "-b:v", "6M", "-g", "48", "-sc_threshold", "0", "-c:a", "aac", "-b:a", "128k", str(target)],
+        check=True,
+    )
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] if ordered else float("nan")
+
+
+def start_server(media: Path, cache: Path) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "streamer", "serve", str(media), "--port", str(port), "--cache-dir", str(cache)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return server, base
+        except httpx.TransportError:
+            time.sleep(0.05)
+    server.kill()
+    raise RuntimeError("streamer did not start")
+
+
+async def segments_under_load(base: str, urls: list[str], clients: int, seconds: float) -> dict[str, float]:
+    """``clients`` fetch ``urls`` round robin for ``seconds`` while /healthz is timed back to back on one connection."""
+    took: list[float] = []
+    health: list[float] = []
+    statuses: dict[int, int] = {}
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients + 1)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await client.get(f"{base}/debug/lag")
+
+        async def fetch(first: int) -> None:
+            n = first
+            while time.perf_counter() < stop:
+                started = time.perf_counter()
+                response = await client.get(urls[n % len(urls)])
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                if response.status_code == 200:
+                    took.append(time.perf_counter() - started)
+                n += clients
+
+        async def probe() -> None:
+            async with httpx.AsyncClient(timeout=10) as alone:
+                while time.perf_counter() < stop:
+                    started = time.perf_counter()
+                    await alone.get(f"{base}/healthz")
+                    health.append(time.perf_counter() - started)
+                    await anyio.sleep(0.01)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(probe)
+            for first in range(clients):
+                group.start_soon(fetch, first)
+        lag = (await client.get(f"{base}/debug/lag")).json()
+    return {
+        "rate": len(took) / seconds, "p50": quantile(took, 0.5), "p99": quantile(took, 0.99),
+        "health_p50": quantile(health, 0.5), "health_p99": quantile(health, 0.99), "lag_p99_ms": lag["p99_ms"],
+        "lag_max_ms": lag["max_ms"], "not_200": sum(v for k, v in statuses.items() if k != 200),
+    }
+
+
+def ffmpeg_rate(clip: Path, spans: list[tuple[float, float]], clients: int, seconds: float) -> float:
+    """Segments per second made by ``clients`` threads each running ffmpeg once per segment."""
+    done = [0] * clients
+    stop = time.perf_counter() + seconds
+
+    def run(first: int) -> None:
+        n = first
+        while time.perf_counter() < stop:
+            ffmpeg_segment(clip, *spans[n % len(spans)])
+            done[first] += 1
+            n += clients
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / seconds
+
+
+def http_figures(folder: Path, seconds: int, duration: float) -> None:
+    media = folder / "hd"
+    media.mkdir()
+    clip = media / "hd.mkv"
+    made, _ = timed(make_hd_clip, clip, seconds)
+    print(f"1080p clip: {seconds} s, {clip.stat().st_size / 1e6:.0f} MB, made in {made:.0f} s; load {os.getloadavg()}")
+    server, base = start_server(media, folder / "hd-cache")
+    try:
+        playlist = httpx.get(f"{base}/hls/hd.mkv/index.m3u8", timeout=60).text
+        names = [line for line in playlist.splitlines() if line.endswith(".m4s")]
+        urls = [f"{base}/hls/hd.mkv/{name}" for name in names]
+        httpx.get(urls[0], timeout=60)
+        idle = anyio.run(segments_under_load, base, urls, 1, min(duration, 3.0))
+        print(f"1 client: {idle['rate']:.1f} segments/s, segment p50 {ms(idle['p50'])}, /healthz p99 {ms(idle['health_p99'])}")
+        for clients in (4, 16):
+            got = anyio.run(segments_under_load, base, urls, clients, duration)
+            print(f"{clients} clients: {got['rate']:.1f} segments/s, segment p50 {ms(got['p50'])} p99 {ms(got['p99'])}, "
+                  f"/healthz p50 {ms(got['health_p50'])} p99 {ms(got['health_p99'])}, loop lag p99 {got['lag_p99_ms']:.1f} ms "
+                  f"max {got['lag_max_ms']:.1f} ms, answers other than 200: {got['not_200']}; load {os.getloadavg()[0]:.2f}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    index = KeyframeCache(folder / "hd-index").get(str(clip), clip.stat())
+    spans = [(span.start, span.duration) for span in plan_segments(index.times, index.duration)]
+    for clients in (4, 16):
+        rate = ffmpeg_rate(clip, spans, clients, duration)
+        print(f"ffmpeg -c copy, {clients} at once: {rate:.1f} segments/s; load {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=int, default=120)
+    parser.add_argument("--hd-seconds", type=int, default=120)
+    parser.add_argument("--duration", type=float, default=10.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
+        http_figures(Path(folder), args.hd_seconds, args.duration)
         clip = Path(folder) / "long.mkv"
         made, _ = timed(make_long_clip, clip, args.minutes)
         print(f"clip: {args.minutes} min, {clip.stat().st_size / 1e6:.0f} MB, made in {made:.0f} s")

@@ -32,6 +32,9 @@ def hls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThrea
     for name, path in clips.items():
         os.link(path, root / "sub dir" / name)
     (root / "notes.txt").write_text("not a video")
+    for name in ("bframes.mkv", "bframes.mp4"):  # cut in the middle, as by an interrupted copy
+        data = clips[name].read_bytes()
+        (root / "sub dir" / f"truncated-{name}").write_bytes(data[: len(data) // 2])
     running = start_server(Settings(media_dir=root, cache_dir=tmp_path_factory.mktemp("hls-cache")))
     yield running
     running.stop()
@@ -175,3 +178,18 @@ def test_a_started_segment_stops_at_its_deadline(hls_server: ServerThread) -> No
     assert make_segment(source, span, deadline=time.monotonic() + 60)[4:8] == b"moof"
     with pytest.raises(SegmentTimeout):
         make_segment(source, span, deadline=time.monotonic() - 1)
+
+
+@pytest.mark.parametrize("name", ["truncated-bframes.mkv", "truncated-bframes.mp4"])
+def test_a_truncated_file_is_a_clear_answer_never_a_500(hls_server: ServerThread, name: str) -> None:
+    with hls_server.client() as client:
+        playlist = client.get(url(hls_server, name))
+        assert playlist.status_code in (200, 422), playlist.text
+        if playlist.status_code == 422:
+            assert "detail" in playlist.json()
+            return
+        names = [line for line in playlist.text.splitlines() if line.endswith(".m4s")]
+        answers = {n: client.get(url(hls_server, name, n)) for n in ["init.mp4", *names]}
+    assert {r.status_code for r in answers.values()} <= {200, 422}, {n: r.status_code for n, r in answers.items()}
+    assert all("Cannot make HLS" in r.json()["detail"] for r in answers.values() if r.status_code == 422)
+    assert answers["init.mp4"].status_code == 200 and answers["0.m4s"].status_code == 200, "what is there plays"

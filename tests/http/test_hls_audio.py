@@ -8,6 +8,8 @@ packet for packet. The transcoded chunks are cached: later requests give the sam
 from __future__ import annotations
 
 import os
+import socket
+import time
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,3 +100,24 @@ def test_segments_are_the_same_bytes_and_nothing_is_left_open(server: ServerThre
     cached = server.settings.cache_dir / "hls-audio"
     assert not os.listdir(cached / "tmp"), "no temporary left"
     assert all(name.endswith(".aacchunk") for name in os.listdir(cached) if name != "tmp")
+
+
+def test_a_thousand_aborted_segment_requests_leave_no_process_or_file_behind(server: ServerThread) -> None:
+    """Each client sends a request for a segment whose sound is converted and hangs up at once."""
+    pool = server.server.config.app.state.media_pool
+    files = server.server.config.app.state.hls
+    request = "GET /hls/surround.mkv/{n}.m4s HTTP/1.1\r\nHost: x\r\n\r\n"
+    for i in range(1000):
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(request.format(n=i % 3).encode())
+    deadline = time.monotonic() + 60
+    while (files.waiting or files.limiter.borrowed_tokens) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert files.waiting == 0 and files.limiter.borrowed_tokens == 0, "every segment's work ended"
+    assert len(pool.processes) <= pool.size
+    assert children() - {str(pid) for pid in pool.processes} <= BASELINE["children"], "only the pool's idle workers"
+    media = str(server.settings.media_dir)
+    held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}")]
+    assert not [target for target in held if target.startswith(media)], "every video closed"
+    with server.client() as client:
+        assert client.get(url(server, "surround.mkv", "1.m4s")).status_code == 200, "the server still answers"

@@ -143,7 +143,15 @@ def test_probes_and_hls_never_read_outside(tmp_path: Path) -> None:
     (root / "d" / "v.mkv").write_bytes((REPO / "media" / "series" / "Episode 1.mkv").read_bytes())
     (outside / "v.mkv").write_bytes((REPO / "media" / "bars.webm").read_bytes())
     hls = HlsFiles(root, None)
-    inside_init = hls.make(("d", "v.mkv"), "init.mp4").content
+
+    def init_of(names: tuple[str, ...]) -> bytes:
+        opened = hls.open(names)
+        try:
+            return hls.make(opened, "init.mp4")
+        finally:
+            opened.source.close()
+
+    inside_init = init_of(("d", "v.mkv"))
     titles: set[str | None] = set()
     inits: set[bytes] = set()
     with Swapper(root, outside):
@@ -151,7 +159,7 @@ def test_probes_and_hls_never_read_outside(tmp_path: Path) -> None:
             probed = probe_file(str(root / "d" / "song.mp3"))
             titles.add(probed["tags"]["title"] if probed["ok"] else None)
             try:
-                inits.add(hls.make(("d", "v.mkv"), "init.mp4").content)
+                inits.add(init_of(("d", "v.mkv")))
             except HTTPException as exc:
                 assert exc.status_code == 404
     assert "Evening" not in titles and "Morning" in titles, titles
