@@ -193,3 +193,15 @@ def test_a_truncated_file_is_a_clear_answer_never_a_500(hls_server: ServerThread
     assert {r.status_code for r in answers.values()} <= {200, 422}, {n: r.status_code for n, r in answers.items()}
     assert all("Cannot make HLS" in r.json()["detail"] for r in answers.values() if r.status_code == 422)
     assert answers["init.mp4"].status_code == 200 and answers["0.m4s"].status_code == 200, "what is there plays"
+
+
+def test_bench_hls_smoke(hls_server: ServerThread) -> None:
+    """bench.hls's measurements, tiny: segments over HTTP with /healthz timed meanwhile, and ffmpeg per segment."""
+    import anyio
+
+    from bench.hls import ffmpeg_rate, segments_under_load
+
+    urls = [url(hls_server, "bframes.mkv", f"{n}.m4s") for n in range(3)]
+    got = anyio.run(segments_under_load, hls_server.base_url, urls, 2, 0.5)
+    assert got["rate"] > 0 and got["not_200"] == 0 and got["health_p99"] > 0 and got["lag_max_ms"] >= 0
+    assert ffmpeg_rate(hls_server.settings.media_dir / "sub dir" / "bframes.mkv", [(0.0, 2.0)], 1, 0.2) > 0
