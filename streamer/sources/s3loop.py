@@ -52,7 +52,10 @@ class StoreLoop:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.limit)
         try:
-            await asyncio.wait_for(self._slots.acquire(), wait_s)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
+            # arrives as the slot is granted (the GET would then run to its end).
+            async with asyncio.timeout(wait_s):
+                await self._slots.acquire()
         except TimeoutError:
             yield False
             return
