@@ -13,7 +13,7 @@ import math
 import os
 import struct
 from fractions import Fraction
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 
@@ -132,11 +132,14 @@ def _duration(container: Any) -> float | None:
     return _number(max(spans)) if spans else None
 
 
-def describe(container: Any, path: str, opened: str | None = None) -> dict[str, Any]:
-    """The probe record of an open container (see the API contract in the README); ``opened`` reads like ``path``."""
+def describe(container: Any, path: str, opened: str | None = None, *, rotations_from_file: bool = True) -> dict[str, Any]:
+    """The probe record of an open container (see the API contract in the README); ``opened`` reads like ``path``.
+
+    ``rotations_from_file=False`` (a container read from a file object, not a path): no rotations.
+    """
     name = _container_name(container, path)
     pictures = [s for s in container.streams.video if s.disposition & av.stream.Disposition.attached_pic]
-    rotations = read_rotations(opened or path) if name in ("mp4", "mov") else {}
+    rotations = read_rotations(opened or path) if name in ("mp4", "mov") and rotations_from_file else {}
     return {
         "ok": True, "error": None, "container": name, "duration": _duration(container),
         "bitrate": container.bit_rate or None,
@@ -168,6 +171,23 @@ def probe_file(path: str) -> dict[str, Any]:
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def probe_stream(file: BinaryIO, name: str) -> dict[str, Any]:
+    """Probe a seekable binary file object (an object in a store); like ``probe_file``, never raises for bad input.
+
+    ``name`` gives the container's name where the format does not. Rotations come only from
+    paths (``read_rotations``), so a file object's video reports none.
+    """
+    options = {"probesize": str(PROBE_SIZE), "analyzeduration": str(ANALYZE_US)}
+    try:
+        with av.open(file, options=options, metadata_errors="replace") as container:
+            if not container.streams.video and not container.streams.audio:
+                return failure(NOTHING_INSIDE)
+            return describe(container, name, rotations_from_file=False)
+    except (OSError, av.FFmpegError, ValueError, TimeoutError, UnicodeError) as exc:
+        log.debug("probe of %s failed: %r", name, exc)
+        return failure(_plain_error(exc))
 
 
 def rotation_of(matrix: tuple[int, ...]) -> int:

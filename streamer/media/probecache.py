@@ -46,9 +46,12 @@ def _identity_matches(key: ProbeKey) -> bool:
 class ProbeCache:
     """Probe records by file identity: from SQLite when known, else probed once and stored."""
 
-    def __init__(self, db_path: Path, probe: Callable[[str], dict[str, Any]] = probe_file, concurrency: int = PROBE_CONCURRENCY) -> None:
+    def __init__(self, db_path: Path, probe: Callable[[str], dict[str, Any]] = probe_file, concurrency: int = PROBE_CONCURRENCY,
+                 still_current: Callable[[ProbeKey], bool] = _identity_matches) -> None:
+        """``still_current(key)`` says after a probe whether ``key`` still names what was probed (else it is not stored)."""
         self.db_path = Path(db_path)
         self._probe = probe
+        self._still_current = still_current
         self._db_limiter = anyio.CapacityLimiter(1)  # one connection, used by one thread at a time
         self._probe_limiter = anyio.CapacityLimiter(concurrency)
         self._conn: sqlite3.Connection | None = None
@@ -105,7 +108,7 @@ class ProbeCache:
     # -- probing
     def _probe_fresh(self, key: ProbeKey) -> tuple[dict[str, Any], bool]:
         result = self._probe(key.path)
-        return result, _identity_matches(key)  # a file changed while probed is not stored under the old identity
+        return result, self._still_current(key)  # a file changed while probed is not stored under the old identity
 
     async def _probe_and_store(self, key: ProbeKey) -> dict[str, Any]:
         try:

@@ -40,7 +40,7 @@ from streamer.web.subtitles import SUBTITLE_CACHE_BYTES, EmbeddedSubtitles, subt
 from streamer.web.load import LoadLimits, load_router
 from streamer.web.hls import HlsFiles, hls_router
 from streamer.web.media import MediaFiles, media_router
-from streamer.web.s3media import S3Files, s3_router
+from streamer.web.s3media import S3Files, s3_probes, s3_router
 from streamer.sources.s3 import S3Bucket
 from streamer.web.thumbs import Thumbnails, thumbs_router
 from streamer.media.thumbcache import ThumbCache
@@ -125,9 +125,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 tg.cancel_scope.cancel()
                 await pool.aclose()
-                if bucket is not None:
-                    bucket.close()
         await probes.aclose()  # queued probes stop; a running one finishes its file (bounded by the probe timeout)
+        if s3_probes_cache is not None:
+            await s3_probes_cache.aclose()
+        if bucket is not None:  # after its probes: a running one still reads
+            bucket.close()
 
     # No redirect from /media to /media/ (which is a 404 anyway): anything unrouted is 404.
     refused = {  # by RequestLimitsMiddleware, before any route
@@ -143,8 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.media_pool = pool
     app.state.probes = probes
     bucket = S3Bucket(settings.s3_url, settings.s3_endpoint or None, settings.s3_max_gets) if settings.s3_url else None
-    s3 = S3Files(bucket, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout,
-                 rate=settings.rate_limit or None, max_paced_s=settings.max_duration) if bucket is not None else None
+    s3_probes_cache = s3_probes(bucket, settings.cache_dir / "s3probes.sqlite3") if bucket is not None else None
+    s3 = S3Files(bucket, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout, rate=settings.rate_limit or None,
+                 max_paced_s=settings.max_duration, probes=s3_probes_cache) if bucket is not None else None
     app.state.hls = hls_files = HlsFiles(
         settings.media_dir, settings.cache_dir, pool=pool, audio_cache_size=settings.hls_audio_cache_size
     )

@@ -311,7 +311,18 @@ def _entry(rel: tuple[str, ...], name: str, item: str | ObjectMeta) -> Entry:
     mtime = datetime.fromtimestamp(item.mtime_ns // 10**9, UTC).isoformat(timespec="seconds")
     kind = kind_of(rep.media_type).value
     return Entry(name, path, kind, item.size, rep.media_type, mtime, str(rep.etag), f"media/{quote(path)}", None,
-                 mtime_ns=item.mtime_ns)
+                 real_path=probe_identity(item), mtime_ns=item.mtime_ns)
+
+
+def probe_identity(meta: ObjectMeta) -> str:
+    """What an object's probe is keyed by (an entry's ``real_path``): key, size and the store's ETag."""
+    return f"{meta.key}\0{meta.size}\0{meta.etag}"
+
+
+def parse_probe_identity(identity: str) -> ObjectMeta:
+    """The version ``probe_identity`` named (no Last-Modified: a probe does not need it)."""
+    key, size, etag = identity.rsplit("\0", 2)
+    return ObjectMeta(key, int(size), etag, 0)
 
 
 def representation(meta: ObjectMeta, name: str) -> Representation:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
+from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from asyncer import asyncify
@@ -22,9 +24,14 @@ from streamer.http.ranges import ByteRange
 from streamer.sources.base import io_limiter
 from streamer.sources.chunks import CHUNK_SIZE
 from streamer.sources.s3 import ObjectChangedError, S3Bucket, S3Source, StoreBusyError, StoreUnavailableError
-from streamer.sources.s3 import list_page, representation
+from streamer.sources.s3 import list_page, parse_probe_identity, representation
+from streamer.sources.s3reader import open_object
+from streamer.sources.catalog import Entry
+from streamer.media.playback import decide
+from streamer.media.probe import probe_stream
+from streamer.media.probecache import ProbeCache, ProbeKey
 from streamer.web.dependency import MAX_PACED_S, check_paced_duration
-from streamer.web.library import CURSOR_QUERY, LIMIT_QUERY, ORDER_QUERY, PATH_QUERY, SORT_QUERY, Order, Sort, parse_listing
+from streamer.web.library import PROBE_DEADLINE_S, PROBED_KINDS, CURSOR_QUERY, LIMIT_QUERY, ORDER_QUERY, PATH_QUERY, SORT_QUERY, Order, Sort, parse_listing
 from streamer.web.media import MEDIA_RESPONSES
 from streamer.web.openapi import add_get_and_head, error
 from streamer.web.planned import RATE_QUERY, MediaFile, apply_plan, effective_rate, plan_for, raise_if_bodiless
@@ -60,8 +67,9 @@ class S3Files:
 
     def __init__(self, bucket: S3Bucket, *, chunk_size: int = CHUNK_SIZE,
                  stall_timeout_s: float | None = STALL_TIMEOUT_S, rate: float | None = None,
-                 max_paced_s: float = MAX_PACED_S) -> None:
+                 max_paced_s: float = MAX_PACED_S, probes: ProbeCache | None = None) -> None:
         self.bucket = bucket
+        self.probes = probes
         self.max_paced_s = max_paced_s
         self.chunk_size = chunk_size
         self.stall_timeout_s = stall_timeout_s
@@ -108,10 +116,28 @@ class S3Files:
             source.close()
 
 
-def _public(entry: Any) -> dict[str, Any]:
+def _entry_json(entry: Entry, probe: dict[str, Any] | None) -> dict[str, Any]:
+    """An entry as the folder catalog gives it; ``hls`` stays null (HLS does not read buckets yet)."""
     body = asdict(entry)
-    del body["real_path"], body["mtime_ns"]  # the file catalog's internals, never in the JSON
-    return body
+    del body["real_path"], body["mtime_ns"]  # the catalog's internals, never in the JSON
+    playback = decide(entry.kind, probe, entry.faststart) if entry.kind != "folder" else None
+    return {**body, "probe": probe, "playback": asdict(playback) if playback is not None else None, "hls": None}
+
+
+def probe_object(bucket: S3Bucket, identity: str) -> dict[str, Any]:
+    """The probe record of the object version ``identity`` names, read through ranged GETs (If-Match).
+
+    A store failure or a replaced object raises (the probe is not stored, the entry stays pending);
+    a bad file is a record saying so, like a file's.
+    """
+    meta = parse_probe_identity(identity)
+    with open_object(bucket, meta) as file:
+        return probe_stream(file, meta.key.rpartition("/")[2])
+
+
+def s3_probes(bucket: S3Bucket, db_path: Path) -> ProbeCache:
+    """Probe records of the bucket's objects by key, size and store ETag: a record is about one version, always current."""
+    return ProbeCache(db_path, partial(probe_object, bucket), still_current=lambda key: True)
 
 
 def s3_router(files: S3Files, *, io: str = "async") -> APIRouter:
@@ -131,8 +157,13 @@ def s3_router(files: S3Files, *, io: str = "async") -> APIRouter:
     ) -> dict[str, Any]:
         names, after = parse_listing(path, cursor, sort, order)
         page = await in_thread(list_page, files.bucket, names, after, limit, sort, order)
-        entries = [{**_public(entry), "probe": None, "playback": None, "hls": None} for entry in page.entries]
-        return {"path": page.path, "total": page.total, "entries": entries, "next_cursor": page.next_cursor, "pending": []}
+        keys = {e.path: ProbeKey(e.real_path, e.size or 0, e.mtime_ns) for e in page.entries if e.kind in PROBED_KINDS}
+        probes = files.probes
+        found, waiting = ({}, list(keys.values())) if probes is None else await probes.get_many(keys.values(), PROBE_DEADLINE_S)
+        unfinished = set(waiting)
+        pending = [p for p, key in keys.items() if key in unfinished]
+        entries = [_entry_json(e, found.get(keys[e.path]) if e.path in keys else None) for e in page.entries]
+        return {"path": page.path, "total": page.total, "entries": entries, "next_cursor": page.next_cursor, "pending": pending}
 
     async def readyz() -> str:
         await in_thread(files.bucket.check)

@@ -26,7 +26,8 @@ import pytest
 from obstore.store import S3Store
 
 from streamer.server.settings import Settings
-from streamer.sources.s3 import ADMIT_WAIT_S, META_TTL_S, READ_AHEAD, S3Bucket
+from streamer.sources.s3 import ADMIT_WAIT_S, META_TTL_S, READ_AHEAD, ObjectChangedError, S3Bucket
+from streamer.sources.s3reader import open_object
 from tests.conftest import REPO, ServerThread, free_port, payload, require_program, settings_for, start_server
 
 KEY_ID, SECRET = "streamer-test", "streamer-test-secret"
@@ -296,7 +297,8 @@ CONNECTIONS_PROBE = """
 import gc, os, sys, time
 from pathlib import Path
 from streamer.server.settings import Settings
-from streamer.sources.s3 import ADMIT_WAIT_S, META_TTL_S, READ_AHEAD, S3Bucket
+from streamer.sources.s3 import ADMIT_WAIT_S, META_TTL_S, READ_AHEAD, ObjectChangedError, S3Bucket
+from streamer.sources.s3reader import open_object
 
 def target(fd):
     try:
@@ -465,3 +467,66 @@ def test_an_object_replaced_while_cached_is_never_served_mixed(weed: Weed, media
     finally:
         for replica in replicas:
             replica.stop()
+
+
+def listing_when_probed(server: ServerThread, timeout_s: float = 30) -> dict[str, dict]:
+    """``/api/media``'s entries by name, once no probe of the page is pending."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        page = get(server, "/api/media").json()
+        if not page["pending"]:
+            return {entry["name"]: entry for entry in page["entries"]}
+        assert time.monotonic() < deadline, page["pending"]
+        time.sleep(0.1)
+
+
+def test_objects_are_probed_through_ranged_gets_and_cached_by_version(weed: Weed, media_root: Path, tmp_path: Path) -> None:
+    """The catalog of a bucket has probe and playback like a folder's: PyAV reads the object through
+    ranged GETs (If-Match); results are kept in SQLite by key, size and store ETag, so a restarted
+    server answers at once and a replaced object is probed anew."""
+    mp4 = (REPO / "media" / "bars-faststart.mp4").read_bytes()
+    webm = (REPO / "media" / "bars.webm").read_bytes()
+    for key, data in (("bars.mp4", mp4), ("bars.webm", webm), ("broken.mp4", payload(100_000, 61))):
+        obstore.put(weed.store(), f"probes/{key}", data)
+    settings = replace(settings_for(media_root, "async"), s3_url=f"s3://{BUCKET}/probes", s3_endpoint=weed.endpoint,
+                       cache_dir=tmp_path / "cache")
+    server = start_server(settings)
+    try:
+        entries = listing_when_probed(server)
+    finally:
+        server.stop()
+    video = entries["bars.mp4"]["probe"]
+    assert video["ok"] and video["container"] == "mp4" and video["duration"] > 0
+    assert video["video"][0]["codec"] == "h264" and video["video"][0]["width"] == 320
+    assert entries["bars.mp4"]["playback"]["verdict"] == "direct" and entries["bars.mp4"]["hls"] is None
+    assert entries["bars.webm"]["probe"]["container"] == "webm"
+    assert entries["broken.mp4"]["probe"]["ok"] is False and "damaged" in entries["broken.mp4"]["probe"]["error"]
+    obstore.put(weed.store(), "probes/bars.webm", mp4)  # a new version under the same key
+    again = start_server(settings)
+    try:
+        page = get(again, "/api/media").json()
+        assert page["pending"] in ([], ["bars.webm"])  # the unchanged ones straight from the cache
+        assert {e["name"]: e["probe"] for e in page["entries"]}["bars.mp4"] == video
+        assert listing_when_probed(again)["bars.webm"]["probe"]["container"] == "mp4"
+    finally:
+        again.stop()
+
+
+def test_reader_is_a_seekable_file_of_one_version(weed: Weed) -> None:
+    data = payload(700_000, 71)
+    obstore.put(weed.store(), "lib/reader.bin", data)
+    bucket = S3Bucket(f"s3://{BUCKET}/lib", weed.endpoint)
+    try:
+        meta = bucket.head("reader.bin")
+        with open_object(bucket, meta) as file:
+            assert file.read(10) == data[:10] and file.tell() == 10
+            file.seek(-5, os.SEEK_END)
+            assert file.read() == data[-5:] and file.read(1) == b""
+            file.seek(300_000)
+            assert file.read(300_000) == data[300_000:600_000]
+            obstore.put(weed.store(), "lib/reader.bin", payload(700_000, 72))
+            file.seek(0)
+            with pytest.raises(ObjectChangedError):
+                file.read(10)  # never bytes of the new version
+    finally:
+        bucket.close()
