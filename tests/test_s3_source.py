@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 import pytest
 
 from streamer.http.ranges import ByteRange
@@ -31,25 +33,35 @@ def test_parse_s3_url(url: str, expected: object) -> None:
 
 
 class RecordingBucket:
-    """Answers GETs from a deterministic pattern and records each (start, stop)."""
+    """Answers GETs from a deterministic pattern and records each (start, stop), its wait and its future."""
 
     def __init__(self) -> None:
         self.gets: list[tuple[int, int]] = []
         self.waits: list[float] = []
+        self.futures: list[Future[bytes]] = []
 
-    def get_range(self, meta: ObjectMeta, start: int, stop: int, *, wait_s: float, on_start: object) -> bytes:
+    def start_get(self, meta: ObjectMeta, start: int, stop: int, *, wait_s: float) -> Future[bytes]:
         self.gets.append((start, stop))
         self.waits.append(wait_s)
-        return bytes(i % 251 for i in range(start, stop))
+        future: Future[bytes] = Future()  # pending until a read waits for it, like a GET on its way
+        self.futures.append(future)
+        return future
+
+    def finish_get(self, meta: ObjectMeta, start: int, stop: int, future: Future[bytes]) -> memoryview:
+        if not future.cancelled():
+            future.set_result(bytes(i % 251 for i in range(start, stop)))
+        return memoryview(future.result())
 
 
 @pytest.mark.parametrize(
     ("body", "reads", "gets"),
     [
         pytest.param([ByteRange(0, 2)], [(0, 2)], [(0, 2)], id="probe-costs-its-bytes-only"),
-        pytest.param([ByteRange(0, SIZE)], [(0, 10), (10, 10), (20, 10)], [(0, READ_AHEAD)], id="reads-served-from-read-ahead"),
+        pytest.param([ByteRange(0, SIZE)], [(0, 10), (10, 10), (20, 10)], [(0, READ_AHEAD), (READ_AHEAD, 2 * READ_AHEAD)],
+                     id="reads-served-from-read-ahead-next-block-on-its-way"),
         pytest.param([ByteRange(SIZE - 7, SIZE)], [(SIZE - 7, 7)], [(SIZE - 7, SIZE)], id="never-past-the-range"),
-        pytest.param([ByteRange(0, SIZE)], [(READ_AHEAD - 4, 8)], [(READ_AHEAD - 4, 2 * READ_AHEAD - 4)], id="across-boundary-one-get"),
+        pytest.param([ByteRange(0, SIZE)], [(READ_AHEAD - 4, 8)], [(READ_AHEAD - 4, 2 * READ_AHEAD - 4), (2 * READ_AHEAD - 4, 3 * READ_AHEAD - 4)],
+                     id="across-boundary-one-get"),
         pytest.param([ByteRange(0, 10), ByteRange(100, 200)], [(0, 10), (100, 100)], [(0, 10), (100, 200)], id="each-part-its-own-get"),
         pytest.param([], [(5, 5)], [(5, 10)], id="no-plan-exact-read"),
     ],
@@ -77,7 +89,20 @@ def test_a_newcomer_waits_briefly_for_a_get_a_stream_under_way_longer() -> None:
     source = S3Source(bucket, META, [ByteRange(0, SIZE)])  # type: ignore[arg-type]
     for offset in range(0, 3 * READ_AHEAD, READ_AHEAD):
         source.read_at(offset, 10)
-    assert bucket.waits == [ADMIT_WAIT_S, STREAM_WAIT_S, STREAM_WAIT_S] and ADMIT_WAIT_S < STREAM_WAIT_S
+    assert bucket.gets == [(0, READ_AHEAD), (READ_AHEAD, 2 * READ_AHEAD), (2 * READ_AHEAD, 3 * READ_AHEAD), (3 * READ_AHEAD, SIZE)]
+    assert bucket.waits == [ADMIT_WAIT_S, STREAM_WAIT_S, STREAM_WAIT_S, STREAM_WAIT_S] and ADMIT_WAIT_S < STREAM_WAIT_S
+
+
+def test_a_seek_cancels_the_block_on_its_way_and_close_cancels_what_is_left() -> None:
+    bucket = RecordingBucket()
+    source = S3Source(bucket, META, [ByteRange(0, SIZE)])  # type: ignore[arg-type]
+    source.read_at(0, 10)
+    source.read_at(READ_AHEAD + 8, 10)  # not where the block fetched ahead starts
+    assert bucket.gets == [(0, READ_AHEAD), (READ_AHEAD, 2 * READ_AHEAD), (READ_AHEAD + 8, 2 * READ_AHEAD + 8),
+                           (2 * READ_AHEAD + 8, SIZE)]
+    assert [f.cancelled() for f in bucket.futures] == [False, True, False, False]
+    source.close()
+    assert bucket.futures[-1].cancelled()
 
 
 def test_cancelled_source_refuses_reads_as_cancelled() -> None:

@@ -49,6 +49,7 @@ POOL_IDLE_TIMEOUT = "15s"  # an idle pooled connection to the store is closed af
 MAX_RETRIES = 2
 RETRY_TIMEOUT_S = 5.0
 DEFAULT_REGION = "us-east-1"
+Buffer = Any  # what a GET returns: obstore's Bytes, read through the buffer protocol (no copy)
 MAX_GETS = 32  # GETs to the store in flight per process, by default (each one a pooled connection)
 ADMIT_WAIT_S = 1.0  # a new request waits this long for a GET slot, then 503 + Retry-After
 STREAM_WAIT_S = 30.0  # a stream already under way waits this long (as long as a GET may take)
@@ -164,33 +165,43 @@ class S3Bucket:
         with self._lock:
             self._metas.pop(key, None)
 
-    def get_range(self, meta: ObjectMeta, start: int, stop: int, *, wait_s: float = ADMIT_WAIT_S,
-                  on_start: Callable[[Future[bytes]], None] | None = None) -> bytes:
-        """Bytes ``start:stop`` of exactly the version ``meta`` describes (If-Match), or raise.
+    def start_get(self, meta: ObjectMeta, start: int, stop: int, *, wait_s: float = ADMIT_WAIT_S) -> Future[Buffer]:
+        """Start the GET of bytes ``start:stop`` of ``meta``'s version (If-Match); ``finish_get`` waits for it.
 
-        Waits up to ``wait_s`` for one of the ``max_gets`` slots (``StoreBusyError`` after).
-        ``on_start`` receives the GET's future: cancelling it ends the GET at once
-        (``ReadCancelledError`` here) and closes its connection.
+        It waits up to ``wait_s`` for one of the ``max_gets`` slots (``StoreBusyError`` after).
+        Cancelling the future, from any thread, ends the GET at once and closes its connection.
         """
+        store = self._store
+        if store is None:
+            raise SourceClosedError(repr(self))
         options = {"range": (start, stop), "if_match": meta.etag}
-        with self._request(meta.key) as store:
-            future = self._loop.submit(self._get(store, meta.key, options, wait_s))
-            if on_start is not None:
-                on_start(future)
+        return self._loop.submit(self._get(store, meta.key, options, wait_s))
+
+    def finish_get(self, meta: ObjectMeta, start: int, stop: int, future: Future[Buffer]) -> memoryview:
+        """The bytes of a started GET, all ``stop - start`` of them, or raise (``ReadCancelledError`` if cancelled)."""
+        with self._request(meta.key):
             try:
-                data = future.result()
+                data = memoryview(future.result())
             except CancelledError:
                 raise ReadCancelledError(f"{meta.key}: the read was cancelled") from None
         if len(data) != stop - start:
             raise SourceTruncatedError(f"{meta.key}: the store sent {len(data)} of {stop - start} bytes")
         return data
 
-    async def _get(self, store: S3Store, key: str, options: Any, wait_s: float) -> bytes:
+    def get_range(self, meta: ObjectMeta, start: int, stop: int, *, wait_s: float = ADMIT_WAIT_S,
+                  on_start: Callable[[Future[Buffer]], None] | None = None) -> memoryview:
+        """Bytes ``start:stop`` of exactly the version ``meta`` describes, or raise; ``on_start`` gets the future."""
+        future = self.start_get(meta, start, stop, wait_s=wait_s)
+        if on_start is not None:
+            on_start(future)
+        return self.finish_get(meta, start, stop, future)
+
+    async def _get(self, store: S3Store, key: str, options: Any, wait_s: float) -> Buffer:
         async with self._loop.slot(wait_s) as admitted:
             if not admitted:
                 raise StoreBusyError(f"all {self.max_gets} GETs to the store stayed busy for {wait_s:g} s")
             result = await obstore.get_async(store, key, options=options)
-            return bytes(await result.bytes_async())
+            return await result.bytes_async()  # obstore's Bytes: a buffer, not copied into Python bytes
 
     @property
     def gets_in_flight(self) -> int:
@@ -220,8 +231,10 @@ class S3Source:
     """One version of one object, read by position in ranged GETs of up to ``READ_AHEAD`` bytes.
 
     ``body`` (the planned segments) bounds the read-ahead: a GET never runs past the end of
-    the range being sent, so a 2-byte probe costs 2 bytes. One buffer per source; reads of
-    one source are serialised by its response, so no lock is needed.
+    the range being sent, so a 2-byte probe costs 2 bytes. While one block is being sent the
+    next block of the same range is already on its way (one GET in flight per stream), so
+    the store's latency overlaps the client's sending. Reads of one source are serialised by
+    its response; ``cancel`` and ``close`` may come from any thread.
     """
 
     blocking = True
@@ -230,17 +243,19 @@ class S3Source:
         self.bucket = bucket
         self.meta = meta
         self._ranges = [s for s in body if isinstance(s, ByteRange)]
-        self._buffer = b""
+        self._buffer = memoryview(b"")
         self._base = 0
         self._closed = False
         self._cancelled = False
         self._reads = 0
-        self._get: Future[bytes] | None = None
+        self._get: Future[Buffer] | None = None  # the GET a read waits for
+        self._next: tuple[int, int, Future[Buffer]] | None = None  # the block after the buffer, on its way
 
-    def _started(self, future: Future[bytes]) -> None:
-        self._get = future
-        if self._cancelled:  # cancelled between the check in read_at and now
-            future.cancel()
+    def _span_stop(self, offset: int, length: int) -> int:
+        for span in self._ranges:
+            if span.start <= offset < span.stop:
+                return span.stop
+        return offset + length
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset`` of this version; raises rather than return fewer."""
@@ -250,35 +265,46 @@ class S3Source:
             raise ReadCancelledError(self.meta.key)
         start = offset - self._base
         if 0 <= start and start + length <= len(self._buffer):
-            return self._buffer[start : start + length]
-        stop = offset + length
-        for span in self._ranges:
-            if span.start <= offset < span.stop:
-                stop = max(stop, min(span.stop, offset + READ_AHEAD))
-                break
+            return bytes(self._buffer[start : start + length])
+        span_stop = min(self._span_stop(offset, length), self.meta.size)
+        stop = min(max(offset + length, min(span_stop, offset + READ_AHEAD)), self.meta.size)
         wait_s = ADMIT_WAIT_S if self._reads == 0 else STREAM_WAIT_S  # a stream under way waits longer than a newcomer
         self._reads += 1
+        ahead, self._next = self._next, None
+        if ahead is not None and ahead[0] == offset and ahead[1] >= offset + length:
+            stop, future = ahead[1], ahead[2]
+        else:
+            if ahead is not None:
+                ahead[2].cancel()  # a seek: the block on its way is not the one wanted
+            future = self.bucket.start_get(self.meta, offset, stop, wait_s=wait_s)
+        self._get = future
         try:
-            self._buffer = self.bucket.get_range(self.meta, offset, min(stop, self.meta.size), wait_s=wait_s,
-                                                 on_start=self._started)
+            if self._cancelled:  # cancelled between the check above and now
+                future.cancel()
+            self._buffer = memoryview(b"")
+            self._buffer = self.bucket.finish_get(self.meta, offset, stop, future)
         finally:
             self._get = None
         self._base = offset
+        if stop < span_stop and not self._cancelled:
+            self._next = (stop, min(span_stop, stop + READ_AHEAD),
+                          self.bucket.start_get(self.meta, stop, min(span_stop, stop + READ_AHEAD), wait_s=STREAM_WAIT_S))
         if len(self._buffer) < length:
             raise SourceTruncatedError(f"{self.meta.key}: ends before {offset + length}")
-        return self._buffer[:length]
+        return bytes(self._buffer[:length])
 
     def cancel(self) -> None:
-        """From any thread: a GET in flight ends at once, and this read and every later one raise ``ReadCancelledError``."""
+        """From any thread: GETs in flight end at once, and this read and every later one raise ``ReadCancelledError``."""
         self._cancelled = True
-        future = self._get
-        if future is not None:
-            future.cancel()
+        for future in (self._get, self._next[2] if self._next is not None else None):
+            if future is not None:
+                future.cancel()
 
     def close(self) -> None:
         self.cancel()
         self._closed = True
-        self._buffer = b""
+        self._buffer = memoryview(b"")
+        self._next = None
 
 
 def list_page(bucket: S3Bucket, rel: tuple[str, ...], after: Position | None, limit: int,
