@@ -5,9 +5,9 @@ and the event loop's lag timed meanwhile.
 python -m bench.hls [--minutes 120] [--hd-seconds 120] [--duration 10]: makes a long low-resolution
 H.264/AAC MKV (keyframe every 2 s) and a 1080p one in a temporary folder, times streamer's functions
 in-process (no HTTP) and ffmpeg run once per segment the way servers that shell out do it, then
-starts ``streamer serve`` on the 1080p clip and has 4, then 16 clients fetch its segments for
-``--duration`` s each while one more times ``GET /healthz`` back to back; ffmpeg is run by as many
-threads for the same time. Every segment is made anew (streamer keeps none). Note the load average.
+starts ``streamer serve`` on the 1080p clip and has wrk's 1, 4, then 16 connections fetch its segments
+for ``--duration`` s each while one more times ``GET /healthz`` back to back (and alone first); ffmpeg
+is run by as many threads for the same time. Every segment is made anew (streamer keeps none). Note the load average.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from pathlib import Path
 import anyio
 import httpx
 
+from bench.load import WrkResult, run_wrk
 from streamer.media.hlsmux import make_segment
 from streamer.media.hlsplan import plan_segments
 from streamer.media.keyframes import KeyframeCache
 
 REPEATS = 5
+SEGMENTS_LUA = Path(__file__).with_name("hls_segments.lua")
 
 
 def make_long_clip(target: Path, minutes: int) -> None:
@@ -92,43 +94,45 @@ def start_server(media: Path, cache: Path) -> tuple[subprocess.Popen[bytes], str
     raise RuntimeError("streamer did not start")
 
 
-async def segments_under_load(base: str, urls: list[str], clients: int, seconds: float) -> dict[str, float]:
-    """``clients`` fetch ``urls`` round robin for ``seconds`` while /healthz is timed back to back on one connection."""
-    took: list[float] = []
+async def segments_under_load(base: str, prefix: str, count: int, clients: int, seconds: float) -> dict[str, float]:
+    """wrk's ``clients`` fetch the ``count`` segments under ``prefix`` round robin for ``seconds``, while
+    /healthz is timed back to back on one connection (no clients: /healthz alone)."""
     health: list[float] = []
-    statuses: dict[int, int] = {}
-    stop = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients + 1)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    done = anyio.Event()
+    result: list[WrkResult] = []
+
+    async def load() -> None:
+        try:
+            if clients:
+                result.append(await anyio.to_thread.run_sync(
+                    lambda: run_wrk(base + "/healthz", clients, round(seconds), latency=True, script=SEGMENTS_LUA,
+                                    script_args=[prefix, str(count)])))
+            else:
+                await anyio.sleep(seconds)
+        finally:
+            done.set()
+
+    async with httpx.AsyncClient(timeout=10) as client:
         await client.get(f"{base}/debug/lag")
 
-        async def fetch(first: int) -> None:
-            n = first
-            while time.perf_counter() < stop:
-                started = time.perf_counter()
-                response = await client.get(urls[n % len(urls)])
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                if response.status_code == 200:
-                    took.append(time.perf_counter() - started)
-                n += clients
-
         async def probe() -> None:
-            async with httpx.AsyncClient(timeout=10) as alone:
-                while time.perf_counter() < stop:
-                    started = time.perf_counter()
-                    await alone.get(f"{base}/healthz")
-                    health.append(time.perf_counter() - started)
-                    await anyio.sleep(0.01)
+            await anyio.sleep(min(0.5, seconds / 4))  # the load is under way
+            while not done.is_set():
+                started = time.perf_counter()
+                await client.get(f"{base}/healthz")
+                health.append(time.perf_counter() - started)
+                await anyio.sleep(0.01)
 
         async with anyio.create_task_group() as group:
+            group.start_soon(load)
             group.start_soon(probe)
-            for first in range(clients):
-                group.start_soon(fetch, first)
         lag = (await client.get(f"{base}/debug/lag")).json()
+    wrk = result[0] if result else None
     return {
-        "rate": len(took) / seconds, "p50": quantile(took, 0.5), "p99": quantile(took, 0.99),
-        "health_p50": quantile(health, 0.5), "health_p99": quantile(health, 0.99), "lag_p99_ms": lag["p99_ms"],
-        "lag_max_ms": lag["max_ms"], "not_200": sum(v for k, v in statuses.items() if k != 200),
+        "rate": wrk.requests_per_s if wrk else 0.0, "p50": (wrk.p50_ms or 0) / 1000 if wrk else 0.0,
+        "p99": (wrk.p99_ms or 0) / 1000 if wrk else 0.0, "health_p50": quantile(health, 0.5),
+        "health_p99": quantile(health, 0.99), "lag_p99_ms": lag["p99_ms"], "lag_max_ms": lag["max_ms"],
+        "not_200": (wrk.non_2xx_3xx + wrk.socket_errors) if wrk else 0,
     }
 
 
@@ -161,16 +165,13 @@ def http_figures(folder: Path, seconds: int, duration: float) -> None:
     server, base = start_server(media, folder / "hd-cache")
     try:
         playlist = httpx.get(f"{base}/hls/hd.mkv/index.m3u8", timeout=60).text
-        names = [line for line in playlist.splitlines() if line.endswith(".m4s")]
-        urls = [f"{base}/hls/hd.mkv/{name}" for name in names]
-        httpx.get(urls[0], timeout=60)
-        idle = anyio.run(segments_under_load, base, urls, 1, min(duration, 3.0))
-        print(f"1 client: {idle['rate']:.1f} segments/s, segment p50 {ms(idle['p50'])}, /healthz p99 {ms(idle['health_p99'])}")
-        for clients in (4, 16):
-            got = anyio.run(segments_under_load, base, urls, clients, duration)
+        count = sum(1 for line in playlist.splitlines() if line.endswith(".m4s"))
+        httpx.get(f"{base}/hls/hd.mkv/0.m4s", timeout=60)
+        for clients in (0, 1, 4, 16):
+            got = anyio.run(segments_under_load, base, "/hls/hd.mkv/", count, clients, duration)
             print(f"{clients} clients: {got['rate']:.1f} segments/s, segment p50 {ms(got['p50'])} p99 {ms(got['p99'])}, "
                   f"/healthz p50 {ms(got['health_p50'])} p99 {ms(got['health_p99'])}, loop lag p99 {got['lag_p99_ms']:.1f} ms "
-                  f"max {got['lag_max_ms']:.1f} ms, answers other than 200: {got['not_200']}; load {os.getloadavg()[0]:.2f}")
+                  f"max {got['lag_max_ms']:.1f} ms, errors {got['not_200']}; load {os.getloadavg()[0]:.2f}")
     finally:
         server.terminate()
         server.wait(timeout=30)

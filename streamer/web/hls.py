@@ -5,7 +5,8 @@ segment are muxed on their own in a worker thread (sound browsers cannot decode
 is transcoded to AAC a chunk at a time in the worker pool, once, and cached in a
 bounded LRU cache: ``streamer.media.hlsaudio``), at most ``slots`` at once and
 ``MAX_WAITING_PER_SLOT`` waiting per slot (beyond that, 503 with Retry-After); a
-segment not made within ``SEGMENT_DEADLINE_S`` is 503 with Retry-After too. The
+segment not made within ``SEGMENT_DEADLINE_S`` is 503 with Retry-After too, and a
+request whose client left before its turn makes nothing. The
 ETag is the file's identity and the resource name, known from one ``fstat``: a
 conditional request is answered 304 (or 412) before anything is made. The body
 is then answered through the planning core (Range, Content-Length, HEAD).
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -132,6 +133,7 @@ class HlsFiles:
             self.audio = AudioChunks(ThumbCache(Path(cache_dir) / "hls-audio", audio_cache_size), pool)
         self.limiter = anyio.CapacityLimiter(slots)
         self.waiting = 0
+        self.abandoned = 0  # requests whose client left before their turn: nothing made
 
     @property
     def cache(self) -> KeyframeCache:
@@ -192,16 +194,29 @@ class HlsFiles:
             retry = retry_after() if exc.status == 503 else None
             raise HTTPException(exc.status, f"Cannot convert the sound of this file: {exc.reason}", retry) from exc
 
-    async def body(self, opened: Opened, resource: str, deadline: float) -> bytes:
-        """``make`` in a worker thread, or 503 when too many wait for one or none is free by ``deadline``."""
+    async def body(
+        self, opened: Opened, resource: str, deadline: float, gone: Callable[[], Awaitable[bool]] | None = None
+    ) -> bytes:
+        """``make`` in a worker thread once a slot is free, or 503 when too many wait or none is free by ``deadline``.
+
+        ``gone()`` is asked once the slot is taken: a client that left meanwhile costs no work.
+        """
         if self.waiting >= self.limiter.total_tokens * (1 + MAX_WAITING_PER_SLOT):
             raise HTTPException(503, BUSY, retry_after())
         self.waiting += 1
         try:
-            # Cancelling can only stop the wait for a slot: a started segment watches the deadline itself.
-            with anyio.move_on_after(deadline - time.monotonic()):
-                return await anyio.to_thread.run_sync(self.make, opened, resource, deadline, limiter=self.limiter)
-            raise HTTPException(503, f"{BUSY} (no slot within {SEGMENT_DEADLINE_S:g} s)", retry_after())
+            with anyio.move_on_after(deadline - time.monotonic()) as waited:
+                await self.limiter.acquire()
+            if waited.cancelled_caught:
+                raise HTTPException(503, f"{BUSY} (no slot within {SEGMENT_DEADLINE_S:g} s)", retry_after())
+            try:
+                if gone is not None and await gone():
+                    self.abandoned += 1
+                    raise HTTPException(503, "The client left before its segment was made.")
+                # not cancellable once started: the segment watches the deadline itself
+                return await anyio.to_thread.run_sync(self.make, opened, resource, deadline)
+            finally:
+                self.limiter.release()
         finally:
             self.waiting -= 1
 
@@ -219,7 +234,7 @@ class HlsFiles:
                 early = plan_response(request.method, request_fields(request), rep, now=int(time.time()))
                 if early.status in (304, 412):  # the validators alone decide: nothing is made
                     answer(request, response, rep)
-                content = await self.body(opened, resource, deadline)
+                content = await self.body(opened, resource, deadline, request.is_disconnected)
             finally:
                 opened.source.close()
             plan = answer(request, response, replace(rep, size=len(content)))
