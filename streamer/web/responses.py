@@ -270,8 +270,9 @@ class MediaResponse(StreamingResponse):
         finally:
             if held is not None:
                 held.release()
-            with anyio.CancelScope(shield=True):
-                await self._close_iterator()
+            if not self._in_memory:  # bytes (and a FileBody's empty content) have nothing to close
+                with anyio.CancelScope(shield=True):
+                    await self._close_iterator()
             if observed:
                 observer.ended(outcome)  # type: ignore[union-attr]
         if self.background is not None:
@@ -324,16 +325,20 @@ class MediaResponse(StreamingResponse):
         """The body by zerocopysend (the server times its stalls): ``complete`` or ``disconnect``."""
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            for segment in file.segments:
+            last = len(file.segments) - 1
+            for index, segment in enumerate(file.segments):
                 if not isinstance(segment, ByteRange):
-                    await send({"type": "http.response.body", "body": segment, "more_body": True})
+                    await send({"type": "http.response.body", "body": segment, "more_body": index < last})
                     continue
                 for offset in range(segment.start, segment.stop, ZEROCOPY_SPAN):
                     count = min(ZEROCOPY_SPAN, segment.stop - offset)
-                    message = {"type": ZEROCOPY_SEND, "file": file.source, "offset": offset, "count": count, "more_body": True}
+                    more = index < last or offset + count < segment.stop  # the last span ends the response
+                    message = {"type": ZEROCOPY_SEND, "file": file.source, "offset": offset, "count": count, "more_body": more}
                     await send_unguarded(message)
-                    await anyio.lowlevel.checkpoint()  # a cancellation (shutdown) is seen between spans
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    if more:
+                        await anyio.lowlevel.checkpoint()  # a cancellation (shutdown) is seen between spans
+            if last < 0:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except ClientDisconnectedError:
             return "disconnect"
         return "complete"
