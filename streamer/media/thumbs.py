@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
 from streamer.media.jobs import JobError
+from streamer.sources.s3reader import S3Object, opened
 
 SIZES = (160, 320, 640, 1280, 2560)  # longest side, pixels
 MAX_PIXELS = 50_000_000  # declared width x height above this is refused before decoding (imgproxy's cap)
@@ -30,7 +33,7 @@ THUMB_VERSION = 1  # part of every cache key and ETag: bump when the output chan
 class ThumbJob:
     """One thumbnail to make: ``kind`` is ``image``, ``video`` or ``audio``; written to ``output``."""
 
-    source: str
+    source: str | S3Object  # a path, or an object in a store (read with ranged GETs in the worker)
     kind: str
     size: int
     fmt: str
@@ -41,12 +44,13 @@ class ThumbJob:
 def make_thumbnail(job: ThumbJob) -> tuple[int, int]:
     """Make and write the thumbnail; its width and height. Runs in a worker process."""
     try:
-        if job.kind == "video":
-            image = _poster(job.source, job.size)
-        elif job.kind == "audio":
-            image = _cover(job.source, job.cover, job.size)
-        else:
-            image = _photo(job.source, job.size)
+        with _readable(job.source) as source:
+            if job.kind == "video":
+                image = _poster(source, job.size)
+            elif job.kind == "audio":
+                image = _cover(source, job.cover, job.size)
+            else:
+                image = _photo(source, job.size)
         with image:
             _save(image, job.fmt, job.output)
             return image.size
@@ -55,8 +59,18 @@ def make_thumbnail(job: ThumbJob) -> tuple[int, int]:
     except MemoryError as exc:
         raise JobError(422, "The file needs more memory than a media job may use.") from exc
     except Exception as exc:  # noqa: BLE001 - decoders raise anything on hostile input: it is the input's fault
-        detail = _describe(exc).replace(job.source, "the file").replace(job.cover or job.source, "the cover")
+        detail = _describe(exc).replace(str(job.source), "the file").replace(job.cover or job.source, "the cover")
         raise JobError(422, f"The file could not be decoded: {detail}") from None
+
+
+@contextmanager
+def _readable(source: str | S3Object) -> Iterator[str | IO[bytes]]:
+    """A path as it is; an object in a store as a file read through ranged GETs (If-Match on its ETag)."""
+    if isinstance(source, str):
+        yield source
+    else:
+        with opened(source) as file:
+            yield file
 
 
 def check_pixels(width: int, height: int) -> None:
@@ -112,7 +126,7 @@ def _save(image: Any, fmt: str, output: str) -> None:
         image.save(output, "WEBP", quality=QUALITY, method=4)
 
 
-def _poster(source: str, size: int) -> Any:
+def _poster(source: str | IO[bytes], size: int) -> Any:
     import av
 
     try:
@@ -172,7 +186,7 @@ def _mean_luma(image: Any) -> float:
     return float(ImageStat.Stat(image.convert("L")).mean[0])
 
 
-def _cover(source: str, cover: str | None, size: int) -> Any:
+def _cover(source: str | IO[bytes], cover: str | None, size: int) -> Any:
     """The embedded picture (an ``attached_pic`` stream), else the folder's cover file."""
     import av
 

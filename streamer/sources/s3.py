@@ -35,7 +35,7 @@ from streamer.http.paths import is_served_name
 from streamer.http.ranges import ByteRange
 from streamer.http.representation import Representation, kind_of, media_type_for
 from streamer.sources.base import ReadCancelledError, SourceClosedError, SourceTruncatedError
-from streamer.sources.catalog import Entry, Page
+from streamer.sources.catalog import THUMB_KINDS, Entry, Page
 from streamer.sources.listing import Position, encode_cursor, sort_key
 from streamer.sources.s3loop import StoreLoop
 
@@ -337,7 +337,8 @@ def _entry(rel: tuple[str, ...], name: str, item: str | ObjectMeta) -> Entry:
     mtime = datetime.fromtimestamp(item.mtime_ns // 10**9, UTC).isoformat(timespec="seconds")
     kind = kind_of(rep.media_type).value
     return Entry(name, path, kind, item.size, rep.media_type, mtime, str(rep.etag), f"media/{quote(path)}", None,
-                 real_path=probe_identity(item), mtime_ns=item.mtime_ns)
+                 thumb=f"thumbs/{quote(path)}" if kind in THUMB_KINDS else None, real_path=probe_identity(item),
+                 mtime_ns=item.mtime_ns)
 
 
 def probe_identity(meta: ObjectMeta) -> str:

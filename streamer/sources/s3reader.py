@@ -3,13 +3,17 @@
 Every read is a ranged GET with If-Match on the ETag the object was opened with, so a reader
 sees one version or fails (``ObjectChangedError``), never a mix. ``open_object`` wraps it in a
 ``BufferedReader`` of ``BLOCK`` bytes: FFmpeg reads in small pieces, the store gets few GETs.
-Blocking, like everything in ``s3``: use it in a worker thread.
+Blocking, like everything in ``s3``: use it in a worker thread. ``S3Object`` names a version
+for another process (a thumbnail worker), which reads it with ``opened``.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from streamer.sources.s3 import ObjectMeta, S3Bucket
 
@@ -59,3 +63,32 @@ class S3Reader(io.RawIOBase):
 def open_object(bucket: S3Bucket, meta: ObjectMeta) -> io.BufferedReader:
     """The object ``meta`` describes as a buffered binary file; the caller closes it."""
     return io.BufferedReader(S3Reader(bucket, meta), buffer_size=BLOCK)
+
+
+@dataclass(frozen=True)
+class S3Object:
+    """One version of one object, picklable: what a worker process needs to read it (credentials from its env)."""
+
+    endpoint: str | None
+    url: str  # s3://BUCKET[/PREFIX]
+    key: str
+    size: int
+    etag: str
+
+    @classmethod
+    def of(cls, bucket: S3Bucket, meta: ObjectMeta) -> S3Object:
+        return cls(bucket.endpoint, f"s3://{bucket.bucket}/{bucket.prefix}", meta.key, meta.size, meta.etag)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@contextmanager
+def opened(obj: S3Object) -> Iterator[io.BufferedReader]:
+    """A client of its own for ``obj`` (in a worker process), the object as a file, both closed after."""
+    bucket = S3Bucket(obj.url, obj.endpoint, max_gets=2)
+    try:
+        with open_object(bucket, ObjectMeta(obj.key, obj.size, obj.etag, 0)) as file:
+            yield file
+    finally:
+        bucket.close()

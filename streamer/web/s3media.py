@@ -36,6 +36,8 @@ from streamer.web.media import MEDIA_RESPONSES
 from streamer.web.openapi import add_get_and_head, error
 from streamer.web.planned import RATE_QUERY, MediaFile, apply_plan, effective_rate, plan_for, raise_if_bodiless
 from streamer.web.planned import set_stream_options, stream_endpoint
+from streamer.web.s3thumbs import add_s3_thumbs
+from streamer.web.thumbs import Thumbnails
 from streamer.web.responses import CANCEL_READS_KEY, STALL_TIMEOUT_S, MediaResponse
 
 STORE_RETRY_AFTER_S = 2
@@ -140,9 +142,11 @@ def s3_probes(bucket: S3Bucket, db_path: Path) -> ProbeCache:
     return ProbeCache(db_path, partial(probe_object, bucket), still_current=lambda key: True)
 
 
-def s3_router(files: S3Files, *, io: str = "async") -> APIRouter:
-    """``/media/{path}``, ``/api/media`` and ``/readyz`` over ``files.bucket``."""
+def s3_router(files: S3Files, *, io: str = "async", thumbnails: Thumbnails | None = None) -> APIRouter:
+    """``/media/{path}``, ``/api/media``, ``/readyz`` and (with ``thumbnails``) ``/thumbs/{path}`` over ``files.bucket``."""
     router = APIRouter()
+    if thumbnails is not None:
+        add_s3_thumbs(router, files.bucket, thumbnails, in_thread)
     responses = {**MEDIA_RESPONSES, 503: error("The object store is unreachable or failing, the object changed, "
                                                "or --max-streams is reached; retry after Retry-After.")}
     add_get_and_head(router, "/media/{path:path}", stream_endpoint(files, io), response_class=MediaResponse,

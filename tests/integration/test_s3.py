@@ -7,6 +7,7 @@ requests to the store are counted back to zero and a closed bucket holds no conn
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -531,3 +532,38 @@ def test_reader_is_a_seekable_file_of_one_version(weed: Weed) -> None:
                 file.read(10)  # never bytes of the new version
     finally:
         bucket.close()
+
+
+def test_thumbnails_of_objects_are_made_from_the_store_and_keyed_by_version(
+    weed: Weed, media_root: Path, tmp_path: Path
+) -> None:
+    """/thumbs over a bucket: the worker process reads the object through ranged GETs (its own client,
+    credentials from its environment); a replaced object gets a new thumbnail, never the cached one."""
+    from PIL import Image  # the test's own check of what came back
+
+    photos = {name: (REPO / "media" / "photos" / name).read_bytes() for name in ("dawn.jpg", "dusk.jpg")}
+    obstore.put(weed.store(), "thumbs/photo.jpg", photos["dawn.jpg"])
+    obstore.put(weed.store(), "thumbs/clip.mp4", (REPO / "media" / "bars-faststart.mp4").read_bytes())
+    obstore.put(weed.store(), "thumbs/data.bin", b"not media")
+    settings = replace(settings_for(media_root, "async"), s3_url=f"s3://{BUCKET}/thumbs", s3_endpoint=weed.endpoint,
+                       cache_dir=tmp_path / "cache", media_workers=1)
+    server = start_server(settings)
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
+            photo = client.get("/thumbs/photo.jpg?size=160", headers={"accept": "image/webp"})
+            assert photo.status_code == 200 and photo.headers["content-type"] == "image/webp"
+            with Image.open(io.BytesIO(photo.content)) as image:
+                assert max(image.size) == 160
+            poster = client.get("/thumbs/clip.mp4?size=160")
+            assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
+            assert client.get("/thumbs/data.bin").status_code == 415
+            assert client.get("/thumbs/missing.jpg").status_code == 404
+            listed = {e["name"]: e for e in client.get("/api/media").json()["entries"]}
+            assert listed["photo.jpg"]["thumb"] == "thumbs/photo.jpg" and listed["data.bin"]["thumb"] is None
+            obstore.put(weed.store(), "thumbs/photo.jpg", photos["dusk.jpg"])
+            time.sleep(META_TTL_S + 0.2)  # the replica's metadata of the old version has expired
+            again = client.get("/thumbs/photo.jpg?size=160", headers={"accept": "image/webp"})
+            assert again.status_code == 200 and again.headers["etag"] != photo.headers["etag"]
+            assert again.content != photo.content
+    finally:
+        server.stop()
