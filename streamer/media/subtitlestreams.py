@@ -13,19 +13,28 @@ from typing import Any
 
 from streamer.media.jobs import JobError
 from streamer.media.subtitles import ass_to_cue_text, cues_to_vtt, is_text_subtitle
+from streamer.sources.s3reader import S3Object, readable
 
 MAX_CUES = 100_000  # a feature film has about 1,500
 OPEN_TIMEOUT_S = 10.0  # per blocking FFmpeg call
 
 
-def extract_webvtt(source: str, index: int, output: str) -> int:
-    """Write stream ``index`` of ``source`` to ``output`` as WebVTT; the number of cues. Runs in a worker process."""
+def extract_webvtt(source: str | S3Object, index: int, output: str) -> int:
+    """Write stream ``index`` of ``source`` (a path, or an object in a store) to ``output`` as WebVTT; the number of
+    cues. Runs in a worker process."""
     import av
 
-    try:
-        container = av.open(source, timeout=OPEN_TIMEOUT_S, metadata_errors="ignore")
-    except av.FFmpegError as exc:
-        raise JobError(422, f"Not a video this server can read: {exc.strerror}") from None
+    with readable(source) as opened:
+        try:
+            container = av.open(opened, timeout=OPEN_TIMEOUT_S, metadata_errors="ignore")
+        except av.FFmpegError as exc:
+            raise JobError(422, f"Not a video this server can read: {exc.strerror}") from None
+        return _extract(container, index, output)
+
+
+def _extract(container: Any, index: int, output: str) -> int:
+    import av
+
     with container:
         stream = _subtitle_stream(container, index)
         cues: list[tuple[float, float | None, str]] = []

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
 from streamer.media.jobs import JobError
-from streamer.sources.s3reader import S3Object, opened
+from streamer.sources.s3reader import S3Object, readable
 
 SIZES = (160, 320, 640, 1280, 2560)  # longest side, pixels
 MAX_PIXELS = 50_000_000  # declared width x height above this is refused before decoding (imgproxy's cap)
@@ -44,7 +42,7 @@ class ThumbJob:
 def make_thumbnail(job: ThumbJob) -> tuple[int, int]:
     """Make and write the thumbnail; its width and height. Runs in a worker process."""
     try:
-        with _readable(job.source) as source:
+        with readable(job.source) as source:
             if job.kind == "video":
                 image = _poster(source, job.size)
             elif job.kind == "audio":
@@ -61,16 +59,6 @@ def make_thumbnail(job: ThumbJob) -> tuple[int, int]:
     except Exception as exc:  # noqa: BLE001 - decoders raise anything on hostile input: it is the input's fault
         detail = _describe(exc).replace(str(job.source), "the file").replace(job.cover or job.source, "the cover")
         raise JobError(422, f"The file could not be decoded: {detail}") from None
-
-
-@contextmanager
-def _readable(source: str | S3Object) -> Iterator[str | IO[bytes]]:
-    """A path as it is; an object in a store as a file read through ranged GETs (If-Match on its ETag)."""
-    if isinstance(source, str):
-        yield source
-    else:
-        with opened(source) as file:
-            yield file
 
 
 def check_pixels(width: int, height: int) -> None:

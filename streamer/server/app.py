@@ -153,7 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     routers = [
         page_router(),
-        *([s3_router(s3, io=settings.io, thumbnails=thumbnails)] if s3 is not None else []),  # first: its /media and /api/media win
+        *([s3_router(s3, io=settings.io, thumbnails=thumbnails, subtitle_cache=ThumbCache(
+            settings.cache_dir / "subtitles", SUBTITLE_CACHE_BYTES))] if s3 is not None else []),  # first: its /media and /api/media win
         media_router(files, io=settings.io),
         thumbs_router(thumbnails),
         hls_router(hls_files, io=settings.io),

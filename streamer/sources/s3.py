@@ -35,8 +35,8 @@ from streamer.http.paths import is_served_name
 from streamer.http.ranges import ByteRange
 from streamer.http.representation import Representation, kind_of, media_type_for
 from streamer.sources.base import ReadCancelledError, SourceClosedError, SourceTruncatedError
-from streamer.sources.catalog import THUMB_KINDS, Entry, Page
-from streamer.sources.listing import Position, encode_cursor, sort_key
+from streamer.sources.catalog import THUMB_KINDS, Entry, Page, Subtitle
+from streamer.sources.listing import Position, encode_cursor, sort_key, subtitle_tracks
 from streamer.sources.s3loop import StoreLoop
 
 MiB = 1024 * 1024
@@ -324,12 +324,13 @@ def list_page(bucket: S3Bucket, rel: tuple[str, ...], after: Position | None, li
         start = sort_key(after, sort, order)
         keyed = [k for k in keyed if k[0] > start]
     chosen = keyed[: limit + 1]
-    entries = [_entry(rel, position.name, item) for _, position, item in chosen[:limit]]
+    names = [meta.key.rpartition("/")[2] for meta in objects]
+    entries = [_entry(rel, position.name, item, names) for _, position, item in chosen[:limit]]
     next_cursor = encode_cursor(chosen[limit - 1][1], sort, order) if len(chosen) > limit else None
     return Page("/".join(rel), len(items), entries, next_cursor)
 
 
-def _entry(rel: tuple[str, ...], name: str, item: str | ObjectMeta) -> Entry:
+def _entry(rel: tuple[str, ...], name: str, item: str | ObjectMeta, names: list[str]) -> Entry:
     path = "/".join((*rel, name))
     if isinstance(item, str):
         return Entry(name, path, "folder", None, None, "", None, f"api/media?path={quote(path)}", None)
@@ -338,7 +339,12 @@ def _entry(rel: tuple[str, ...], name: str, item: str | ObjectMeta) -> Entry:
     kind = kind_of(rep.media_type).value
     return Entry(name, path, kind, item.size, rep.media_type, mtime, str(rep.etag), f"media/{quote(path)}", None,
                  thumb=f"thumbs/{quote(path)}" if kind in THUMB_KINDS else None, real_path=probe_identity(item),
-                 mtime_ns=item.mtime_ns)
+                 mtime_ns=item.mtime_ns, subtitles=_subtitles(rel, name, names) if kind == "video" else [])
+
+
+def _subtitles(rel: tuple[str, ...], name: str, names: list[str]) -> list[Subtitle]:
+    """The .srt/.vtt objects beside a video, as the folder catalog lists them."""
+    return [Subtitle("subtitles/" + quote("/".join((*rel, n))), language, label) for n, language, label in subtitle_tracks(name, names)]
 
 
 def probe_identity(meta: ObjectMeta) -> str:

@@ -92,3 +92,13 @@ def opened(obj: S3Object) -> Iterator[io.BufferedReader]:
             yield file
     finally:
         bucket.close()
+
+
+@contextmanager
+def readable(source: str | S3Object) -> Iterator[str | io.BufferedReader]:
+    """What a decoder opens: a path as it is, an object in a store as a file over ranged GETs (``opened``)."""
+    if isinstance(source, str):
+        yield source
+    else:
+        with opened(source) as file:
+            yield file

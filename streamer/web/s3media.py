@@ -31,11 +31,14 @@ from streamer.media.playback import decide
 from streamer.media.probe import probe_stream
 from streamer.media.probecache import ProbeCache, ProbeKey
 from streamer.web.dependency import MAX_PACED_S, check_paced_duration
+from streamer.web.library import embedded_tracks
 from streamer.web.library import PROBE_DEADLINE_S, PROBED_KINDS, CURSOR_QUERY, LIMIT_QUERY, ORDER_QUERY, PATH_QUERY, SORT_QUERY, Order, Sort, parse_listing
 from streamer.web.media import MEDIA_RESPONSES
 from streamer.web.openapi import add_get_and_head, error
 from streamer.web.planned import RATE_QUERY, MediaFile, apply_plan, effective_rate, plan_for, raise_if_bodiless
 from streamer.web.planned import set_stream_options, stream_endpoint
+from streamer.media.thumbcache import ThumbCache
+from streamer.web.s3subtitles import add_s3_subtitles
 from streamer.web.s3thumbs import add_s3_thumbs
 from streamer.web.thumbs import Thumbnails
 from streamer.web.responses import CANCEL_READS_KEY, STALL_TIMEOUT_S, MediaResponse
@@ -123,6 +126,8 @@ def _entry_json(entry: Entry, probe: dict[str, Any] | None) -> dict[str, Any]:
     body = asdict(entry)
     del body["real_path"], body["mtime_ns"]  # the catalog's internals, never in the JSON
     playback = decide(entry.kind, probe, entry.faststart) if entry.kind != "folder" else None
+    if entry.kind == "video":
+        body["subtitles"] += embedded_tracks(entry.path, probe)
     return {**body, "probe": probe, "playback": asdict(playback) if playback is not None else None, "hls": None}
 
 
@@ -142,11 +147,15 @@ def s3_probes(bucket: S3Bucket, db_path: Path) -> ProbeCache:
     return ProbeCache(db_path, partial(probe_object, bucket), still_current=lambda key: True)
 
 
-def s3_router(files: S3Files, *, io: str = "async", thumbnails: Thumbnails | None = None) -> APIRouter:
-    """``/media/{path}``, ``/api/media``, ``/readyz`` and (with ``thumbnails``) ``/thumbs/{path}`` over ``files.bucket``."""
+def s3_router(files: S3Files, *, io: str = "async", thumbnails: Thumbnails | None = None,
+              subtitle_cache: ThumbCache | None = None) -> APIRouter:
+    """``/media/{path}``, ``/api/media``, ``/readyz`` and, with ``thumbnails`` (whose worker pool extracts
+    subtitle streams too) and ``subtitle_cache``, ``/thumbs/{path}`` and ``/subtitles/{path}`` over ``files.bucket``."""
     router = APIRouter()
     if thumbnails is not None:
         add_s3_thumbs(router, files.bucket, thumbnails, in_thread)
+        if subtitle_cache is not None:
+            add_s3_subtitles(router, files.bucket, thumbnails.pool, subtitle_cache, in_thread)
     responses = {**MEDIA_RESPONSES, 503: error("The object store is unreachable or failing, the object changed, "
                                                "or --max-streams is reached; retry after Retry-After.")}
     add_get_and_head(router, "/media/{path:path}", stream_endpoint(files, io), response_class=MediaResponse,

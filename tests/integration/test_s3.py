@@ -567,3 +567,35 @@ def test_thumbnails_of_objects_are_made_from_the_store_and_keyed_by_version(
             assert again.content != photo.content
     finally:
         server.stop()
+
+
+def test_subtitles_beside_and_inside_videos_of_a_bucket(weed: Weed, media_root: Path, tmp_path: Path) -> None:
+    """A .srt object beside a video is listed as its track and served as WebVTT; a SubRip stream inside an
+    MKV object is extracted by a worker reading the object through ranged GETs, listed once probed."""
+    require_program("ffmpeg", "Debian: ffmpeg")
+    srt = REPO / "media" / "bars-faststart.en.srt"
+    mkv = tmp_path / "film.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(REPO / "media" / "bars-faststart.mp4"), "-i", str(srt), "-map", "0",
+                    "-map", "1", "-c:v", "copy", "-c:a", "copy", "-c:s", "srt", str(mkv)], check=True, timeout=60)
+    obstore.put(weed.store(), "subs/film.mp4", (REPO / "media" / "bars-faststart.mp4").read_bytes())
+    obstore.put(weed.store(), "subs/film.en.srt", srt.read_bytes())
+    obstore.put(weed.store(), "subs/inside.mkv", mkv.read_bytes())
+    settings = replace(settings_for(media_root, "async"), s3_url=f"s3://{BUCKET}/subs", s3_endpoint=weed.endpoint,
+                       cache_dir=tmp_path / "cache", media_workers=1)
+    server = start_server(settings)
+    try:
+        entries = listing_when_probed(server)
+        assert entries["film.mp4"]["subtitles"] == [{"url": "subtitles/film.en.srt", "language": "en", "label": "English"}]
+        inside = [t["url"] for t in entries["inside.mkv"]["subtitles"]]
+        assert inside and inside[-1].startswith("subtitles/inside.mkv?stream=")
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
+            beside = client.get("/subtitles/film.en.srt")
+            assert beside.status_code == 200 and beside.headers["content-type"].startswith("text/vtt")
+            assert beside.text.startswith("WEBVTT") and "-->" in beside.text
+            assert client.get("/subtitles/film.en.srt", headers={"if-none-match": beside.headers["etag"]}).status_code == 304
+            extracted = client.get("/" + inside[-1])
+            assert extracted.status_code == 200 and extracted.text.startswith("WEBVTT") and "-->" in extracted.text
+            assert client.get("/subtitles/inside.mkv?stream=0").status_code == 404  # the video stream
+            assert client.get("/subtitles/missing.srt").status_code == 404
+    finally:
+        server.stop()
