@@ -114,3 +114,15 @@ def test_cancelled_source_refuses_reads_as_cancelled() -> None:
 
 def test_validator_drops_quotes_and_weakness() -> None:
     assert ObjectMeta("k", 1, 'W/"abc-2"', 0).validator == "abc-2"
+
+
+def test_read_cached_answers_from_the_block_fetched_and_never_fetches() -> None:
+    bucket = RecordingBucket()
+    source = S3Source(bucket, META, [ByteRange(0, SIZE)])  # type: ignore[arg-type]
+    assert source.read_cached(0, 10) is None and bucket.gets == []
+    source.read_at(0, 10)
+    assert source.read_cached(10, 10) == bytes(i % 251 for i in range(10, 20))
+    assert source.read_cached(READ_AHEAD - 5, 10) is None  # past the block: only read_at may wait for more
+    assert len(bucket.gets) == 2  # the block and the one on its way, nothing for read_cached
+    source.cancel()
+    assert source.read_cached(10, 10) is None

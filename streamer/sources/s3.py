@@ -144,14 +144,20 @@ class S3Bucket:
             with self._lock:
                 self.in_flight -= 1
 
+    def cached_head(self, key: str) -> ObjectMeta | None:
+        """The object's metadata if the cache has it younger than ``META_TTL_S``, else ``None``; never waits."""
+        with self._lock:
+            cached = self._metas.get(key)
+            if cached is not None and cached[0] > time.monotonic():
+                self._metas.move_to_end(key)
+                return cached[1]
+        return None
+
     def head(self, key: str) -> ObjectMeta:
         """The object's metadata, from the cache if younger than ``META_TTL_S``; ``FileNotFoundError`` if absent."""
         now = time.monotonic()
-        with self._lock:
-            cached = self._metas.get(key)
-            if cached is not None and cached[0] > now:
-                self._metas.move_to_end(key)
-                return cached[1]
+        if (cached := self.cached_head(key)) is not None:
+            return cached
         with self._request(key) as store:
             meta = _meta(obstore.head(store, key), key)
         with self._lock:
@@ -256,6 +262,13 @@ class S3Source:
             if span.start <= offset < span.stop:
                 return span.stop
         return offset + length
+
+    def read_cached(self, offset: int, length: int) -> bytes | None:
+        """The bytes if the block already fetched holds them, else ``None``: never waits (no worker thread)."""
+        start = offset - self._base
+        if self._closed or self._cancelled or start < 0 or start + length > len(self._buffer):
+            return None
+        return bytes(self._buffer[start : start + length])
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset`` of this version; raises rather than return fewer."""

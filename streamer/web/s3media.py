@@ -94,7 +94,7 @@ class S3Files:
         pace = effective_rate(rate, self.rate)
         key = "/".join(names)
         for attempt in range(PLAN_ATTEMPTS):
-            meta = await in_thread(self.bucket.head, key)
+            meta = self.bucket.cached_head(key) or await in_thread(self.bucket.head, key)  # no thread when cached
             plan = plan_for(request, representation(meta, names[-1]), download=download)
             raise_if_bodiless(plan)
             check_paced_duration(plan, rate, pace, self.max_paced_s)
