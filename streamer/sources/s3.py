@@ -34,6 +34,7 @@ from streamer.http.multipart import Segment
 from streamer.http.paths import is_served_name
 from streamer.http.ranges import ByteRange
 from streamer.http.representation import Representation, kind_of, media_type_for
+from streamer.sources.awsprofile import profile_settings
 from streamer.sources.base import ReadCancelledError, SourceClosedError, SourceTruncatedError
 from streamer.sources.catalog import THUMB_KINDS, Entry, Page, Subtitle
 from streamer.sources.listing import Position, encode_cursor, sort_key, subtitle_tracks
@@ -100,7 +101,8 @@ class S3Bucket:
     def __init__(self, url: str, endpoint: str | None = None, max_gets: int = MAX_GETS) -> None:
         self.bucket, self.prefix = parse_s3_url(url)
         endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        profile = profile_settings()  # a ~/.aws profile's static keys, when the environment has none
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or profile.pop("region", DEFAULT_REGION)
         options = {
             "connect_timeout": CONNECT_TIMEOUT,
             "timeout": REQUEST_TIMEOUT,
@@ -111,7 +113,7 @@ class S3Bucket:
         self.endpoint = endpoint
         self._store: S3Store | None = S3Store(
             self.bucket, prefix=self.prefix or None, endpoint=endpoint, region=region,
-            client_options=options, retry_config=retry,  # type: ignore[arg-type]
+            client_options=options, retry_config=retry, **profile,  # type: ignore[arg-type]
         )
         self._lock = threading.Lock()
         self._loop = StoreLoop(max_gets)

@@ -27,7 +27,7 @@ import pytest
 from obstore.store import S3Store
 
 from streamer.server.settings import Settings
-from streamer.sources.s3 import ADMIT_WAIT_S, META_TTL_S, READ_AHEAD, ObjectChangedError, S3Bucket
+from streamer.sources.s3 import ADMIT_WAIT_S, META_TTL_S, READ_AHEAD, ObjectChangedError, S3Bucket, StoreUnavailableError
 from streamer.sources.s3reader import open_object
 from tests.conftest import REPO, ServerThread, free_port, payload, require_program, settings_for, start_server
 
@@ -299,7 +299,7 @@ CONNECTIONS_PROBE = """
 import gc, os, sys, time
 from pathlib import Path
 from streamer.server.settings import Settings
-from streamer.sources.s3 import ADMIT_WAIT_S, META_TTL_S, READ_AHEAD, ObjectChangedError, S3Bucket
+from streamer.sources.s3 import ADMIT_WAIT_S, META_TTL_S, READ_AHEAD, ObjectChangedError, S3Bucket, StoreUnavailableError
 from streamer.sources.s3reader import open_object
 
 def target(fd):
@@ -599,3 +599,26 @@ def test_subtitles_beside_and_inside_videos_of_a_bucket(weed: Weed, media_root: 
             assert client.get("/subtitles/missing.srt").status_code == 404
     finally:
         server.stop()
+
+
+def test_credentials_from_a_named_profile_when_the_environment_has_none(
+    weed: Weed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "credentials").write_text(f"[media]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "media")
+    bucket = S3Bucket(f"s3://{BUCKET}/lib", weed.endpoint)
+    try:
+        assert bucket.head("small.mp4").size == len(OBJECTS["small.mp4"])
+        assert SECRET not in repr(bucket)
+    finally:
+        bucket.close()
+    monkeypatch.setenv("AWS_PROFILE", "nobody")  # no key at all: the store refuses, a clean error
+    anonymous = S3Bucket(f"s3://{BUCKET}/lib", weed.endpoint)
+    try:
+        with pytest.raises((StoreUnavailableError, FileNotFoundError)):
+            anonymous.head("small.mp4")
+    finally:
+        anonymous.close()
