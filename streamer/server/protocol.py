@@ -9,11 +9,11 @@ one warning itself.
 
 On plain TCP it also offers ASGI's ``http.response.zerocopysend``: the response names a
 file source, an offset and a count, and the bytes go from the page cache to the socket
-(``os.sendfile``, at most ``SENDFILE_MAX`` per call) without passing through Python. A span
-the page cache holds whole is sent on the event loop; any other from an I/O thread, so the
-loop never waits on a disk. A full socket is waited on with ``add_writer`` on a duplicate of
-its descriptor (uvloop refuses the transport's own), for at most the stall timeout without
-progress. TLS (and h11, which is not this class) never see the extension: they copy.
+(``os.sendfile``, at most ``SENDFILE_MAX`` per call) without passing through Python. A short
+body the page cache holds whole is sent on the event loop; a long one, or any span not in the
+page cache, from an I/O thread, so the loop never waits on a disk and its turns stay short.
+A full socket is waited on with ``add_writer`` on a duplicate of its descriptor (uvloop
+refuses the transport's own), for at most the stall timeout without progress. TLS (and h11, which is not this class) never see the extension: they copy.
 Tested against uvicorn's version range in pyproject.toml.
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import socket
 import struct
 from typing import Any
@@ -41,7 +42,33 @@ from streamer.web.responses import (
 )
 
 RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset and frees the socket
-SENDFILE_MAX = 1024 * 1024  # bytes per sendfile call: bounds the loop time one call takes
+SENDFILE_MAX = 1024 * 1024  # bytes per sendfile call, and per hop to an I/O thread
+LOOP_SEND_MAX = 256 * 1024  # bodies up to this long are sent from the loop (when the page cache holds them)
+THREAD_PATIENCE_S = 0.05  # how long an I/O thread waits for a full socket before handing the wait to the loop
+
+
+def send_in_thread(source: Any, fd: int, offset: int, count: int) -> int:
+    """Blocking: ``sendfile`` until ``count`` bytes are sent, waiting (``poll``) on a full socket.
+
+    Returns what was sent, 0 at end of file; raises ``BlockingIOError`` if the socket took
+    nothing for ``THREAD_PATIENCE_S``, so a slow client never holds a thread for long.
+    """
+    sent = 0
+    waiter = select.poll()
+    waiter.register(fd, select.POLLOUT)
+    while sent < count:
+        try:
+            got = source.send_at(fd, offset + sent, count - sent)
+        except BlockingIOError:
+            if waiter.poll(THREAD_PATIENCE_S * 1000):
+                continue
+            if sent:
+                return sent
+            raise
+        if got == 0:
+            return sent
+        sent += got
+    return sent
 
 
 class FileSender:
@@ -76,14 +103,18 @@ class FileSender:
     async def _send(self, fd: int, source: Any, offset: int, count: int, stall: float | None) -> int:
         while self._transport.get_write_buffer_size():  # the headers first, in order
             await self._writable(fd, stall)
+        # A short body (a seek, a small file) goes from the loop when the page cache holds it: a
+        # thread hop would cost more than the send. A long one goes from I/O threads, which wait
+        # for the socket themselves a moment, so the loop's turns stay short for everyone else.
+        on_loop = count <= LOOP_SEND_MAX
         sent = 0
         while sent < count:
             span = min(count - sent, SENDFILE_MAX)
             try:
-                got = source.send_cached(fd, offset + sent, span)
-                if got is None:  # not all in the page cache: the disk may be read, so not on the loop
-                    got = await anyio.to_thread.run_sync(source.send_at, fd, offset + sent, span, limiter=io_limiter())
-            except BlockingIOError:
+                got = source.send_cached(fd, offset + sent, span) if on_loop else None
+                if got is None:  # not all in the page cache (the disk may be read), or a long body
+                    got = await anyio.to_thread.run_sync(send_in_thread, source, fd, offset + sent, span, limiter=io_limiter())
+            except BlockingIOError:  # the client is slow: wait here, holding no thread
                 await self._writable(fd, stall)
                 continue
             if got == 0:
