@@ -77,11 +77,13 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] if ordered else float("nan")
 
 
-def start_server(media: Path, cache: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(media: Path, cache: Path, muxing: int) -> tuple[subprocess.Popen[bytes], str]:
+    """``streamer serve`` with ``muxing`` segments muxed at once (streamer.web.hls.MUXING)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "streamer", "serve", str(media), "--port", str(port), "--cache-dir", str(cache)]
+    boot = f"import streamer.web.hls as h; h.MUXING = {muxing}; from streamer.server.cli import main; main()"
+    command = [sys.executable, "-c", boot, "serve", str(media), "--port", str(port), "--cache-dir", str(cache)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -162,19 +164,21 @@ def http_figures(folder: Path, seconds: int, duration: float) -> None:
     clip = media / "hd.mkv"
     made, _ = timed(make_hd_clip, clip, seconds)
     print(f"1080p clip: {seconds} s, {clip.stat().st_size / 1e6:.0f} MB, made in {made:.0f} s; load {os.getloadavg()}")
-    server, base = start_server(media, folder / "hd-cache")
+    servers = {muxing: start_server(media, folder / f"hd-cache-{muxing}", muxing) for muxing in (1, 2)}
     try:
-        playlist = httpx.get(f"{base}/hls/hd.mkv/index.m3u8", timeout=60).text
-        count = sum(1 for line in playlist.splitlines() if line.endswith(".m4s"))
-        httpx.get(f"{base}/hls/hd.mkv/0.m4s", timeout=60)
         for clients in (0, 1, 4, 16):
-            got = anyio.run(segments_under_load, base, "/hls/hd.mkv/", count, clients, duration)
-            print(f"{clients} clients: {got['rate']:.1f} segments/s, segment p50 {ms(got['p50'])} p99 {ms(got['p99'])}, "
-                  f"/healthz p50 {ms(got['health_p50'])} p99 {ms(got['health_p99'])}, loop lag p99 {got['lag_p99_ms']:.1f} ms "
-                  f"max {got['lag_max_ms']:.1f} ms, errors {got['not_200']}; load {os.getloadavg()[0]:.2f}")
+            for muxing, (_, base) in servers.items():  # A/B in the same minute
+                playlist = httpx.get(f"{base}/hls/hd.mkv/index.m3u8", timeout=60).text
+                count = sum(1 for line in playlist.splitlines() if line.endswith(".m4s"))
+                got = anyio.run(segments_under_load, base, "/hls/hd.mkv/", count, clients, duration)
+                print(f"muxing {muxing} at once, {clients} clients: {got['rate']:.1f} segments/s, segment p50 {ms(got['p50'])} "
+                      f"p99 {ms(got['p99'])}, /healthz p50 {ms(got['health_p50'])} p99 {ms(got['health_p99'])}, loop lag "
+                      f"p99 {got['lag_p99_ms']:.1f} ms max {got['lag_max_ms']:.1f} ms, errors {got['not_200']}; "
+                      f"load {os.getloadavg()[0]:.2f}")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server, _ in servers.values():
+            server.terminate()
+            server.wait(timeout=30)
     index = KeyframeCache(folder / "hd-index").get(str(clip), clip.stat())
     spans = [(span.start, span.duration) for span in plan_segments(index.times, index.duration)]
     for clients in (4, 16):

@@ -15,6 +15,7 @@ is then answered through the planning core (Range, Content-Length, HEAD).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -47,7 +48,11 @@ if TYPE_CHECKING:
 PLAYLIST_NAME = "index.m3u8"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE = "video/mp4"  # init and media segments alike: what Safari and hls.js both accept
-HLS_SLOTS = 2  # segments muxed at once: one per core of the machine it was measured on
+HLS_SLOTS = 2  # resources in progress at once: one may wait for its sound while another muxes
+# Of those, muxing at once. PyAV's per-packet work holds the GIL: measured on 2 cores, a second
+# muxing thread made no more segments per second and raised the event loop's median lag from
+# ~0.1 ms to 2-3 ms (README, HLS). A segment waiting for its sound lets go of it.
+MUXING = 1
 MAX_WAITING_PER_SLOT = 8
 RETRY_AFTER_S = 1
 # From the request's arrival to the segment's last packet, waiting for a slot included. A copied
@@ -132,6 +137,7 @@ class HlsFiles:
         if cache_dir is not None:
             self.audio = AudioChunks(ThumbCache(Path(cache_dir) / "hls-audio", audio_cache_size), pool)
         self.limiter = anyio.CapacityLimiter(slots)
+        self.muxing = threading.Semaphore(MUXING)
         self.waiting = 0
         self.abandoned = 0  # requests whose client left before their turn: nothing made
 
@@ -166,7 +172,28 @@ class HlsFiles:
         return segments
 
     def make(self, opened: Opened, resource: str, deadline: float = float("inf")) -> bytes:
-        """Blocking: the body of ``resource`` (a playlist, init or segment name) of the ``opened`` video."""
+        """Blocking: the body of ``resource`` (a playlist, init or segment name) of the ``opened`` video.
+
+        At most ``MUXING`` threads do this at once; 503 if none is free by ``deadline``.
+        """
+        if not self.muxing.acquire(timeout=max(0.0, min(deadline - time.monotonic(), threading.TIMEOUT_MAX))):
+            raise HTTPException(503, f"{BUSY} (not made within {SEGMENT_DEADLINE_S:g} s)", retry_after())
+        try:
+            return self._make(opened, resource, deadline)
+        finally:
+            self.muxing.release()
+
+    def _sound(self, opened: Opened, stream_index: int, number: int) -> AudioChunk:
+        """A chunk of converted sound, waited for without holding a muxing turn."""
+        assert self.audio is not None
+        source = opened.path.replace("/proc/self/", f"/proc/{os.getpid()}/", 1)  # worker processes read it through this one
+        self.muxing.release()
+        try:
+            return self.audio.get(opened.resolved, opened.st, source, stream_index, number)
+        finally:
+            self.muxing.acquire()
+
+    def _make(self, opened: Opened, resource: str, deadline: float) -> bytes:
         from streamer.media.hlsaudio import AudioError
         from streamer.media.hlsmux import SegmentError, SegmentTimeout, make_init, make_segment  # PyAV only when used
 
@@ -179,10 +206,7 @@ class HlsFiles:
             segments = self._plan(opened)
             if number is None or number >= len(segments):
                 raise HTTPException(404, f"No segment {number}: this video has segments 0 to {len(segments) - 1}")
-            chunks = None
-            if self.audio is not None:  # worker processes read the file through this process's descriptor
-                source = opened.path.replace("/proc/self/", f"/proc/{os.getpid()}/", 1)
-                chunks = partial(self.audio.get, opened.resolved, opened.st, source)
+            chunks = partial(self._sound, opened) if self.audio is not None else None
             return make_segment(opened.path, segments[number], chunks, deadline=deadline)
         except OSError as exc:
             raise http_error(exc) from exc

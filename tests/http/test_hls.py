@@ -205,3 +205,33 @@ def test_bench_hls_smoke(hls_server: ServerThread) -> None:
     got = anyio.run(segments_under_load, hls_server.base_url, "/hls/sub%20dir/bframes.mkv/", 3, 2, 1)
     assert got["rate"] > 0 and got["not_200"] == 0 and got["health_p99"] > 0 and got["lag_max_ms"] >= 0
     assert ffmpeg_rate(hls_server.settings.media_dir / "sub dir" / "bframes.mkv", [(0.0, 2.0)], 1, 0.2) > 0
+
+
+def test_one_segment_is_muxed_at_a_time(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Muxing holds the GIL: a second muxing thread would slow the event loop and make nothing faster."""
+    import threading
+
+    from streamer.media import hlsmux
+
+    active, most, lock = [0], [0], threading.Lock()
+    real = hlsmux.make_segment
+
+    def watched(*args: object, **kwargs: object) -> bytes:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            time.sleep(0.1)
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(hlsmux, "make_segment", watched)
+    with httpx.Client(timeout=30) as client:
+        threads = [threading.Thread(target=client.get, args=(url(hls_server, "bframes.mkv", f"{n % 3}.m4s"),)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert most[0] == 1
