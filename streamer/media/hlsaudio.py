@@ -27,7 +27,7 @@ from typing import Any
 import av
 
 FRAME = 1024  # samples per AAC frame
-CHUNK_FRAMES = 512  # about 11 s at 48 kHz: a chunk is ~0.4-1.6 s of work (measured: README, HLS)
+CHUNK_FRAMES = 512  # about 11 s at 48 kHz: ~0.5-0.6 s of work at a load average of 11 (bench.hls_audio; README, HLS)
 PREROLL_FRAMES = 8  # frames encoded before a chunk and dropped: the encoder settles, the cut is seamless
 SEEK_MARGIN_S = 2.0  # the demuxer's seek lands on a packet at or before the target: start earlier still
 STEREO = "stereo"
