@@ -17,12 +17,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.proc import open_fd_count, rss_mib, stop_process
+from bench.proc import TinyGet, open_fd_count, rss_mib, stop_process
 from streamer.media.probe import probe_file
 from tests.conftest import free_port
 from tests.media.factory import make_av, make_tagged_audio
@@ -64,12 +65,10 @@ def probe_costs(folder: Path, rounds: int = 200) -> dict[str, float]:
     return {"probe_p50_ms": percentile(timings, 0.5) * 1000, "probe_p99_ms": percentile(timings, 0.99) * 1000}
 
 
-def healthz_while(client: httpx.Client, done: Any) -> list[float]:
+def healthz_while(probe: TinyGet, done: Any) -> list[float]:
     timings = []
     while not done():
-        started = time.perf_counter()
-        assert client.get("/healthz").text == "ok"
-        timings.append(time.perf_counter() - started)
+        timings.append(probe.timed("/healthz"))
         time.sleep(HEALTHZ_INTERVAL_S)
     return timings
 
@@ -96,12 +95,12 @@ def folder_in_background(folder: Path, cache: Path, log: Path) -> dict[str, floa
     port = free_port()
     process = start(folder, cache, port, log)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            idle = healthz_while(client, _for_seconds(2.0))
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client, closing(TinyGet(port)) as probe:
+            idle = healthz_while(probe, _for_seconds(2.0))
             started = time.perf_counter()
             first = client.get("/api/media", params={"limit": 1000}).json()
             listed_s = time.perf_counter() - started
-            busy = healthz_while(client, lambda: client.get("/debug/runtime").json()["probes_inflight"] == 0)
+            busy = healthz_while(probe, lambda: client.get("/debug/runtime").json()["probes_inflight"] == 0)
             probed_s = time.perf_counter() - started
             last = client.get("/api/media", params={"limit": 1000}).json()
             assert last["pending"] == [], len(last["pending"])

@@ -23,7 +23,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from streamer.media.jobs import HEADER, JobError
 
 T = TypeVar("T")
-POOL_SIZE = max(1, min(4, os.cpu_count() or 1))
+POOL_SIZE = max(1, min(4, (os.cpu_count() or 1) - 1))  # one core left to the event loop
 MEMORY_LIMIT = 1 << 30  # bytes of address space per worker (RLIMIT_AS), interpreter and libraries included
 MAX_QUEUED = 64  # jobs waiting for a process; beyond that, refuse at once
 DEADLINE_S = 20.0

@@ -49,7 +49,7 @@ _OPTIONS = {
     "cache_dir": "folder for derived data (probe results, keyframe indexes, thumbnails), made on first use (default $XDG_CACHE_HOME/streamer, else ~/.cache/streamer)",
     "thumb_cache_size": "bytes of thumbnails kept in the cache, least recently used out first, e.g. 512MiB (default 1GiB)",
     "hls_audio_cache_size": "bytes of sound converted to AAC for HLS kept in the cache, least recently used out first (default 2GiB)",
-    "media_workers": "worker processes for thumbnails and other CPU-heavy media work (default: cores, at most 4)",
+    "media_workers": "worker processes for thumbnails and other CPU-heavy media work (default: cores - 1, at least 1, at most 4)",
     "s3_max_gets": "GETs to the object store in flight at once per worker (default 32); a new request waits up to 1 s for one, then 503 with Retry-After",
     "s3_endpoint": "URL of the S3-compatible store when MEDIA_DIR is s3://BUCKET[/PREFIX] (default: AWS_ENDPOINT_URL, else AWS); credentials from the AWS_* variables",
 }

@@ -35,7 +35,7 @@ OPEN_FILES = 1000  # files kept open between requests, like nginx's open_file_ca
 OPEN_FILE_IDLE_S = 10.0  # a cached file unused this long is closed
 THUMB_CACHE_SIZE = 1 << 30  # bytes of thumbnails kept under cache_dir/thumbs
 HLS_AUDIO_CACHE_SIZE = 2 << 30  # bytes of converted sound kept under cache_dir/hls-audio: ~30 h stereo, ~12 h 5.1
-MEDIA_WORKERS = max(1, min(4, os.cpu_count() or 1))  # processes for thumbnails and other CPU-heavy media work
+MEDIA_WORKERS = max(1, min(4, (os.cpu_count() or 1) - 1))  # processes for CPU-heavy media work: one core left to the loop
 _SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
