@@ -3,8 +3,16 @@ conversion through HLS, and plain words for what cannot play, in a real browser.
 
 from __future__ import annotations
 
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from streamer import Settings
 from tests.browser.test_library_page import CURRENT_MEDIA, PLAYING_PAST, open_entry
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, require_program, start_server
 
 CARD_IMAGE = """(name) => {
   const button = Array.from(document.querySelectorAll('#entries .entry')).find((b) => b.getAttribute('aria-label') === name);
@@ -74,3 +82,36 @@ def test_folders_show_how_many_entries_they_hold(page, library: ServerThread) ->
     page.get_by_role("button", name="photos").wait_for()
     assert "3 items" in card_text(page, "photos") and "3 items" in card_text(page, "album")
     assert "won't play" not in card_text(page, "bars-faststart.en.srt")  # not media: no verdict shown
+
+
+@pytest.fixture(scope="module")
+def inband(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    """A VP9 WebM with a WebVTT stream inside (made by ffmpeg), and nothing beside it."""
+    require_program("ffmpeg", "Debian package ffmpeg")
+    root, work = tmp_path_factory.mktemp("inband"), tmp_path_factory.mktemp("inband-sources")
+    (work / "cues.srt").write_text("1\n00:00:00,100 --> 00:00:05,000\nInside the file\n\n2\n00:00:05,000 --> 00:00:06,000\nTwo\n")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=d=6:s=160x120:r=10", "-i", str(work / "cues.srt"),
+                    "-map", "0", "-map", "1", "-c:v", "libvpx-vp9", "-c:s", "webvtt", "-metadata:s:s:0", "language=fra",
+                    str(root / "film.webm")], check=True, timeout=120)
+    server = start_server(Settings(media_dir=root, cache_dir=tmp_path_factory.mktemp("inband-cache")))
+    deadline = time.monotonic() + 20
+    while httpx.get(server.base_url + "/api/media").json()["pending"] and time.monotonic() < deadline:
+        time.sleep(0.1)  # the probe that finds the stream, done before the page asks
+    yield server
+    server.stop()
+
+
+def test_a_subtitle_stream_inside_a_video_is_a_track(browser, inband: ServerThread) -> None:
+    context = browser.new_context(viewport={"width": 1100, "height": 760})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        open_entry(page, inband, "", "film.webm")
+        page.wait_for_function(PLAYING_PAST, arg=0.2)
+        track = page.locator("#player video track")
+        assert track.get_attribute("src").endswith("subtitles/film.webm?stream=1") and track.get_attribute("srclang") == "fra"
+        cues = "() => { const t = document.querySelector('#player video track').track; t.mode = 'showing'; return t.cues && t.cues.length === 2; }"
+        page.wait_for_function(cues)
+        assert page.evaluate("() => document.querySelector('#player video track').track.cues[0].text") == "Inside the file"
+    finally:
+        context.close()
