@@ -31,6 +31,7 @@ from streamer.web.media import http_error
 from streamer.web.openapi import add_get_and_head, error
 from streamer.web.planned import bytes_response, planned_responses
 from streamer.web.responses import MediaResponse
+from streamer.web.thumbs import worker_path
 
 MAX_SUBTITLE_BYTES = 4 * 1024 * 1024  # a two-hour film's subtitles are about 100 KB
 VTT = "text/vtt; charset=utf-8"
@@ -83,7 +84,7 @@ class EmbeddedSubtitles:
             raise http_error(exc) from exc
         try:
             name = cache_name(STREAM_VERSION, "/".join(names), st.st_size, st.st_mtime_ns, index)
-            path = f"/proc/{os.getpid()}/fd/{source.fileno()}"  # what a worker opens: this file, whatever the path names now
+            path = worker_path(source)  # this file, whatever the path names by the time the worker opens it
 
             async def make(output: str) -> None:
                 await self.pool.run(extract_webvtt, path, index, output, deadline_s=EXTRACT_DEADLINE_S)
