@@ -188,3 +188,14 @@ def test_the_catalog_lists_embedded_text_tracks(embedded: ServerThread) -> None:
     assert [(s["index"], s["codec"], s["text"]) for s in pictures["probe"]["subtitles"]] == [(1, "hdmv_pgs_subtitle", False)]
     assert pictures["subtitles"] == []
     assert entries["film.mp4"]["subtitles"][-1]["url"] == "subtitles/film.mp4?stream=1"
+
+
+def test_a_changed_video_gets_its_subtitle_stream_extracted_again(embedded: ServerThread) -> None:
+    path = Path(embedded.settings.media_dir) / "film.webm"
+    before = wire.request(embedded.port, "GET", "/subtitles/film.webm?stream=1")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    after = wire.request(embedded.port, "GET", "/subtitles/film.webm?stream=1")
+    assert after.status == 200 and after.body == before.body and after.header("etag") != before.header("etag")
+    stale = wire.request(embedded.port, "GET", "/subtitles/film.webm?stream=1", [("If-None-Match", before.header("etag"))])
+    assert stale.status == 200
