@@ -125,15 +125,17 @@ class FileSender:
         return sent
 
     async def _writable(self, fd: int, stall: float | None) -> None:
+        """Wait until the socket takes more, for at most ``stall`` seconds (a timer, not ``wait_for``: cheaper)."""
         loop = asyncio.get_running_loop()
         self._waiting = ready = loop.create_future()
         loop.add_writer(fd, _set_done, ready)
+        timer = None if stall is None else loop.call_later(stall, _set_stalled, ready, stall)
         try:
-            await asyncio.wait_for(ready, stall)
-        except TimeoutError as exc:
-            raise StreamStalledError(f"client accepted nothing for {stall} s") from exc
+            await ready
         finally:
             loop.remove_writer(fd)
+            if timer is not None:
+                timer.cancel()
             self._waiting = None
 
     def close(self) -> None:
@@ -153,6 +155,11 @@ class FileSender:
 def _set_done(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _set_stalled(future: asyncio.Future[None], stall: float) -> None:
+    if not future.done():
+        future.set_exception(StreamStalledError(f"client accepted nothing for {stall} s"))
 
 
 class StreamerCycle(RequestResponseCycle):
