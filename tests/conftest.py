@@ -255,6 +255,19 @@ def client(server: ServerThread) -> Iterator[httpx.Client]:
         yield c
 
 
+def fd_targets(pid: int | str = "self", under: Path | str = "") -> list[str]:
+    """What a process's descriptors name (those starting with ``under``); one closed while listed is skipped."""
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed since the listing, the listing's own descriptor among them
+            continue
+        if target.startswith(str(under)):
+            targets.append(target)
+    return targets
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -274,15 +287,8 @@ class ServerProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def open_fds(self) -> list[str]:
-        fd_dir = Path(f"/proc/{self.process.pid}/fd")
-        targets = []
-        for fd in fd_dir.iterdir():
-            try:
-                targets.append(os.readlink(fd))
-            except FileNotFoundError:
-                pass
-        return targets
+    def open_fds(self, under: Path | str = "") -> list[str]:
+        return fd_targets(self.process.pid, under)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 
 from streamer.media.probe import probe_file
 from streamer.media.probecache import ProbeCache, ProbeKey
+from tests.conftest import fd_targets
 from tests.media.factory import make_av
 
 
@@ -150,26 +151,14 @@ def test_a_file_changing_during_its_probe_is_not_stored(tmp_path: Path, clip: Pa
     assert len(probe.calls) == 2
 
 
-def db_fds(tmp_path: Path) -> list[str]:
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(str(tmp_path)):
-            found.append(target)
-    return found
-
-
 def test_close_is_idempotent_and_releases_the_database(tmp_path: Path, clip: Path) -> None:
     async def main() -> None:
         cache = ProbeCache(tmp_path / "probes.sqlite3", SlowProbe())
         await cache.get(key_of(clip))
-        assert db_fds(tmp_path)
+        assert fd_targets(under=tmp_path)
         await cache.aclose()
         await cache.aclose()
-        assert db_fds(tmp_path) == []
+        assert fd_targets(under=tmp_path) == []
         assert await cache.get_many([key_of(clip)], deadline_s=0) == ({}, [key_of(clip)])
 
     run(main)

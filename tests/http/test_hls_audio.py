@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from streamer import Settings
-from tests.conftest import ServerThread, require_program, start_server
+from tests.conftest import ServerThread, fd_targets, require_program, start_server
 from tests.hlsclips import make_clips, packet_hashes
 
 NAMES = ["ac3.mkv", "surround.mkv", "pcm.mov"]
@@ -94,8 +94,7 @@ def test_segments_are_the_same_bytes_and_nothing_is_left_open(server: ServerThre
     assert first == again and all(first)
     assert b"mp4a" in init.content and b"ac-3" not in init.content
     media = str(server.settings.media_dir)
-    held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}")]
-    assert not [target for target in held if target.startswith(media)]
+    assert not fd_targets(under=media)
     assert children() - {str(pid) for pid in pool.processes} <= BASELINE["children"], "only the pool's idle workers"
     cached = server.settings.cache_dir / "hls-audio"
     assert not os.listdir(cached / "tmp"), "no temporary left"
@@ -119,8 +118,7 @@ def test_a_thousand_aborted_segment_requests_leave_no_process_or_file_behind(
     media = str(server.settings.media_dir)
 
     def held() -> list[str]:
-        fds = [f"/proc/self/fd/{fd}" for fd in os.listdir("/proc/self/fd")]
-        return [target for target in (os.readlink(fd) for fd in fds if os.path.exists(fd)) if target.startswith(media)]
+        return fd_targets(under=media)
 
     deadline = time.monotonic() + 60  # the last requests may still be opening their file
     while (files.waiting or files.limiter.borrowed_tokens or held()) and time.monotonic() < deadline:

@@ -19,8 +19,8 @@ import pytest
 from bench.soak import run_soak, slope_per_minute
 from bench.storm import plan_aborts, run_storm, runtime, settled
 from streamer.sources.file import resolve_in_root
-from tests.conftest import BIG_SIZE, GRACE_EXCEEDED, SMALL_SIZE, ServerThread, payload
-from tests.integration.test_resources import media_fds, own_fds, start_download, wait_until
+from tests.conftest import BIG_SIZE, GRACE_EXCEEDED, SMALL_SIZE, ServerThread, fd_targets, payload
+from tests.integration.test_resources import start_download, wait_until
 
 STORM_ABORTS = 1000
 WARM_UP_ABORTS = 200
@@ -72,7 +72,7 @@ def test_a_disconnect_storm_leaves_nothing_behind(io: str, spawn_server, media_r
     assert after["streams"] == 0 and after["io_threads_busy"] == 0 and after["cached_files"] == 0, after
     assert after["tasks"] <= baseline["tasks"], (baseline, after)
     assert after["open_fds"] <= baseline["open_fds"], (baseline, after)
-    assert not media_fds(proc.open_fds(), media_root)
+    assert not proc.open_fds(under=media_root)
     assert after["rss_bytes"] - baseline["rss_bytes"] < RSS_SLACK_BYTES, (baseline, after)
     with httpx.Client(base_url=proc.base_url, timeout=10) as client:
         assert client.get("/media/big.bin").content == (media_root / "big.bin").read_bytes()
@@ -159,7 +159,7 @@ def test_a_file_truncated_mid_stream_gives_a_short_body_never_padding(server_fac
     assert content_length(head) == CHANGING_SIZE
     assert len(body) < CHANGING_SIZE, "the connection should end short of the promised length"
     assert body == original[: len(body)], "every byte sent was in the file"
-    assert wait_until(lambda: media_fds(own_fds(), tmp_path) == [], timeout=2.0)
+    assert wait_until(lambda: fd_targets(under=tmp_path) == [], timeout=2.0)
     with running.client() as client:  # and the next request sees the file as it is now
         now = client.get("/media/changing.bin")
         assert (now.status_code, now.content) == (200, original[: 4 * 1024 * 1024])
@@ -198,7 +198,7 @@ def test_a_file_deleted_mid_stream_finishes_and_is_then_gone(server_factory, tmp
     finally:
         sock.close()
     assert body == original
-    assert wait_until(lambda: media_fds(own_fds(), tmp_path) == [], timeout=2.0)
+    assert wait_until(lambda: fd_targets(under=tmp_path) == [], timeout=2.0)
 
 
 def test_a_file_that_vanishes_between_lookup_and_open_gets_404(

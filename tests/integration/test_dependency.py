@@ -19,8 +19,8 @@ from fastapi import Depends, FastAPI
 
 from streamer import MediaFile, MediaResponse, media_file, running
 from streamer.sources.filecache import OpenFileCache
-from tests.conftest import ServerThread
-from tests.integration.test_resources import media_fds, own_fds, wait_until
+from tests.conftest import ServerThread, fd_targets
+from tests.integration.test_resources import wait_until
 from tests.integration.test_servers import serve_app
 
 IGNORED = {"date", "server", "vary"}  # vary: the server's CORS middleware, not the route
@@ -109,4 +109,4 @@ def test_the_dependency_closes_every_file_it_opened(media_root: Path, io: str, c
             assert client.head(target).status_code == 200
         with client.stream("GET", "/media/big.bin") as response:  # left after one chunk
             next(response.iter_raw())
-        assert wait_until(lambda: media_fds(own_fds(), media_root) == [], timeout=2.0)
+        assert wait_until(lambda: fd_targets(under=media_root) == [], timeout=2.0)

@@ -13,7 +13,7 @@ import pytest
 
 import streamer.web.library as library
 from streamer.media.samples import make_png
-from tests.conftest import ServerThread, settings_for, start_server
+from tests.conftest import ServerThread, fd_targets, settings_for, start_server
 from tests.media.factory import TAGS, make_corpus
 
 POLL_S = 15.0
@@ -130,16 +130,10 @@ def test_no_file_stays_open_after_probing(media: Path, tmp_path: Path) -> None:
         with running.client() as client:
             settled(client)
             time.sleep(0.5)  # cached media files close after their idle time
-            held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if _exists(fd)]
-            assert [t for t in held if t.startswith(str(media))] == []
+            assert fd_targets(under=media) == []
     finally:
         running.stop()
-    held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if _exists(fd)]
-    assert [t for t in held if t.startswith(str(tmp_path))] == []  # the database closed with the app
-
-
-def _exists(fd: str) -> bool:
-    return os.path.exists(f"/proc/self/fd/{fd}")
+    assert fd_targets(under=tmp_path) == []  # the database closed with the app
 
 
 @pytest.mark.parametrize(

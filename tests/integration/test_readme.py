@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import BIG_SIZE, GRACE_EXCEEDED, REPO, free_port, payload
-from tests.integration.test_resources import abort, media_fds, own_fds, start_download, wait_until
+from tests.conftest import BIG_SIZE, GRACE_EXCEEDED, REPO, fd_targets, free_port, payload
+from tests.integration.test_resources import abort, start_download, wait_until
 from tests.integration.test_servers import serve_app
 
 README = (REPO / "README.md").read_text()
@@ -135,9 +135,9 @@ def test_own_generators_close_on_abort_and_are_not_started_for_head(tmp_path: Pa
         for name in ("recording.wav", "server.log"):
             sock = start_download(port, "/" + name)
             assert sock.recv(1024).startswith(b"HTTP/1.1 200")
-            assert wait_until(lambda: media_fds(own_fds(), tmp_path) != [], 5)  # the generator has it open
+            assert wait_until(lambda: fd_targets(under=tmp_path) != [], 5)  # the generator has it open
             abort(sock, reset=False)
-            assert wait_until(lambda: media_fds(own_fds(), tmp_path) == [], 2), "the file stayed open after the abort"
+            assert wait_until(lambda: fd_targets(under=tmp_path) == [], 2), "the file stayed open after the abort"
         (tmp_path / "recording.wav").unlink()  # a generator started now would fail before its first byte
         head = httpx.head(base_url + "/recording.wav")
         wav = httpx.head(base_url + "/server.log")
@@ -248,7 +248,7 @@ def test_an_app_made_from_the_readme_streams_and_survives_sigterm_with_the_cache
             assert sock.recv(1024).startswith(b"HTTP/1.1 200")
             abort(sock, reset=True)
         # the cache keeps the file open for later requests: once, however many aborted
-        assert wait_until(lambda: _fds(process.pid).count(video) <= 1, 5), _fds(process.pid)
+        assert wait_until(lambda: fd_targets(process.pid).count(video) <= 1, 5), fd_targets(process.pid)
         stalled = start_download(port, "/videos/big.mp4", rcvbuf=4096)  # reads nothing more: holds its stream
         assert stalled.recv(1024).startswith(b"HTTP/1.1 200")
         started = time.monotonic()
@@ -275,11 +275,3 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _fds(pid: int) -> list[str]:
-    targets = []
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            targets.append(os.readlink(fd))
-        except FileNotFoundError:
-            pass
-    return targets

@@ -6,7 +6,6 @@ for in-process servers; reads are counted by wrapping FileSource's two read meth
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import threading
@@ -18,23 +17,9 @@ import httpx
 import pytest
 
 from streamer.sources.file import FileSource
-from tests.conftest import BIG_SIZE, ServerThread
+from tests.conftest import BIG_SIZE, ServerThread, fd_targets
 
 ABORTS = 200
-
-
-def media_fds(fd_targets: list[str], root: Path) -> list[str]:
-    return [target for target in fd_targets if target.startswith(str(root))]
-
-
-def own_fds() -> list[str]:
-    targets = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            targets.append(os.readlink(f"/proc/self/fd/{fd}"))
-        except FileNotFoundError:
-            pass
-    return targets
 
 
 def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
@@ -75,7 +60,7 @@ def test_aborted_downloads_release_every_descriptor_within_a_second(io: str, spa
             received += len(sock.recv(65536))
         abort(sock, reset=index % 2 == 0)
     settled = wait_until(
-        lambda: len(proc.open_fds()) <= baseline and not media_fds(proc.open_fds(), media_root), timeout=1.0
+        lambda: len(proc.open_fds()) <= baseline and not proc.open_fds(under=media_root), timeout=1.0
     )
     assert settled, (baseline, proc.open_fds())
     assert httpx.get(proc.base_url + "/media/small.bin").content == (media_root / "small.bin").read_bytes()
@@ -102,7 +87,7 @@ def test_answers_without_a_body_never_read_the_file(
         assert file_reads == []
         assert client.get("/media/small.bin").status_code == 200
     assert file_reads, "the read counter saw no read even for a GET: the patch is not in effect"
-    assert wait_until(lambda: media_fds(own_fds(), media_root) == [], timeout=1.0)
+    assert wait_until(lambda: fd_targets(under=media_root) == [], timeout=1.0)
 
 
 def test_stalled_client_costs_bounded_reads_and_is_cut_at_the_stall_timeout(
@@ -117,7 +102,7 @@ def test_stalled_client_costs_bounded_reads_and_is_cut_at_the_stall_timeout(
         time.sleep(0.5)  # let the server fill every buffer it can
         read_while_stalled = sum(length for _, length in file_reads)
         assert 0 < read_while_stalled <= 16 * 1024 * 1024, read_while_stalled
-        assert wait_until(lambda: media_fds(own_fds(), tmp_path) == [], timeout=3.0), "stalled stream kept its file"
+        assert wait_until(lambda: fd_targets(under=tmp_path) == [], timeout=3.0), "stalled stream kept its file"
         reads_after_cut = len(file_reads)
         time.sleep(0.2)
         assert len(file_reads) == reads_after_cut
@@ -169,9 +154,9 @@ def test_server_shutdown_closes_files_of_streams_in_flight(server_factory, tmp_p
     reader = threading.Thread(target=read_slowly)
     reader.start()
     try:
-        assert wait_until(lambda: bool(media_fds(own_fds(), tmp_path)), timeout=2.0)
+        assert wait_until(lambda: bool(fd_targets(under=tmp_path)), timeout=2.0)
         running.stop()
-        assert media_fds(own_fds(), tmp_path) == []
+        assert fd_targets(under=tmp_path) == []
     finally:
         stop_reading.set()
         reader.join()
@@ -193,7 +178,7 @@ def test_concurrent_complete_downloads_close_their_files(server: ServerThread, m
         thread.join()
     assert results == [expected] * 8
     assert len(expected) == BIG_SIZE
-    assert wait_until(lambda: media_fds(own_fds(), media_root) == [], timeout=1.0)
+    assert wait_until(lambda: fd_targets(under=media_root) == [], timeout=1.0)
 
 
 @pytest.mark.parametrize(
@@ -261,4 +246,4 @@ def test_without_the_open_file_cache_every_file_closes_with_its_response(server_
         assert (ranged.status_code, ranged.content) == (206, expected[10:20])
         assert client.head("/media/small.bin").status_code == 200
         assert client.get("/debug/runtime").json()["cached_files"] == 0
-    assert wait_until(lambda: media_fds(own_fds(), media_root) == [], timeout=1.0)
+    assert wait_until(lambda: fd_targets(under=media_root) == [], timeout=1.0)

@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 from streamer import MediaResponse
-from tests.conftest import ServerThread
-from tests.integration.test_resources import abort, media_fds, own_fds, start_download, wait_until
+from tests.conftest import ServerThread, fd_targets
+from tests.integration.test_resources import abort, start_download, wait_until
 from tests.integration.test_servers import serve_app
 
 CHUNK = b"x" * 65536
@@ -120,7 +120,7 @@ def test_a_disconnect_stops_the_reads(server_factory, tmp_path: Path, file_reads
     sock = start_download(running.port, "/media/huge.bin")
     sock.recv(65536)
     abort(sock, reset=True)
-    assert wait_until(lambda: not media_fds(own_fds(), tmp_path), timeout=1.0)
+    assert wait_until(lambda: not fd_targets(under=tmp_path), timeout=1.0)
     count = len(reads)
     time.sleep(0.3)
     assert len(reads) == count, "reads went on after the client left"
