@@ -2,7 +2,8 @@
 
 Each has a known keyframe layout: ``bframes`` (B-frames, a keyframe every 2 s), ``longgop``
 (one keyframe every 10 s, longer than the 6 s target), ``audiofirst`` (audio starts 0.5 s
-before video), in MP4 and MKV (and MOV); ``hevc.mkv`` (HEVC, B-frames); ``ac3.mkv`` (AC-3 audio), ``surround.mkv`` (5.1 E-AC-3), ``pcm.mov`` (16-bit PCM at 44.1 kHz,
+before video), in MP4 and MKV (and MOV); ``hevc.mkv`` (HEVC, B-frames); ``ac3.mkv`` (AC-3 audio), ``surround.mkv`` (5.1 E-AC-3), ``vp9.mkv`` and ``av1.mkv``
+(with Opus), ``pcm.mov`` (16-bit PCM at 44.1 kHz,
 starting 0.3 s after the video).
 """
 
@@ -26,6 +27,8 @@ EXTRA = {
     "hevc.mkv": [*VIDEO, *AUDIO, "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=48:min-keyint=48:bframes=2:log-level=none", "-c:a", "aac"],
     "ac3.mkv": [*VIDEO, *AUDIO, *X264, "-g", "48", "-c:a", "ac3"],
     "surround.mkv": [*VIDEO, *AUDIO, *X264, "-g", "48", "-ac", "6", "-c:a", "eac3"],
+    "vp9.mkv": [*VIDEO, *AUDIO, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "48", "-c:a", "libopus"],
+    "av1.mkv": [*VIDEO, *AUDIO, "-c:v", "libsvtav1", "-preset", "12", "-svtav1-params", "keyint=48", "-c:a", "libopus"],
     "pcm.mov": [*VIDEO, "-itsoffset", "0.3", "-f", "lavfi", "-i", f"sine=f=440:r=44100:d={SECONDS - 1}", *X264, "-g", "48", "-c:a", "pcm_s16le"],
 }
 _made: dict[str, Path] = {}

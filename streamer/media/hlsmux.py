@@ -73,6 +73,16 @@ def _select(container: Any) -> _Streams:
     return _Streams(videos[0], audios[0], True)
 
 
+def _copied_stream(output: Any, stream: Any) -> Any:
+    """An output stream that takes ``stream``'s packets as they are."""
+    try:
+        return output.add_stream_from_template(stream)
+    except av.codec.codec.UnknownCodecError:
+        # PyAV looks an encoder up by the decoder's name, and libdav1d (AV1) is none: the decoder's
+        # own codec object carries the same codec id, and nothing is encoded
+        return output.add_stream_from_template(stream, opaque=True)
+
+
 @contextmanager
 def _open_pair(path: str | os.PathLike[str], *, transcode: bool) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], io.BytesIO]]:
     """The source, its selected streams, an fMP4 output in memory and the stream map: all closed after."""
@@ -89,7 +99,7 @@ def _open_pair(path: str | os.PathLike[str], *, transcode: bool) -> Iterator[tup
                 out.codec_context.extradata = aac_config(aac)
                 mapping[stream] = out
             elif stream is not None:
-                out = output.add_stream_from_template(stream)
+                out = _copied_stream(output, stream)
                 if stream.codec_context.name == "hevc":
                     out.codec_tag = "hvc1"  # Safari refuses hev1
                 mapping[stream] = out

@@ -54,7 +54,8 @@ def ffprobe_duration(target: str) -> float:
 
 @pytest.mark.clients
 @pytest.mark.parametrize(
-    "name", ["bframes.mp4", "bframes.mov", "bframes.mkv", "longgop.mkv", "audiofirst.mp4", "audiofirst.mkv", "hevc.mkv"]
+    "name",
+    ["bframes.mp4", "bframes.mov", "bframes.mkv", "longgop.mkv", "audiofirst.mp4", "audiofirst.mkv", "hevc.mkv", "vp9.mkv", "av1.mkv"],
 )
 def test_ffmpeg_reassembles_the_video_packet_for_packet(hls_server: ServerThread, name: str) -> None:
     source = hls_server.settings.media_dir / "sub dir" / name
