@@ -130,3 +130,18 @@ def test_a_thousand_aborted_segment_requests_leave_no_process_or_file_behind(
     assert not held(), "every video closed"
     with server.client() as client:
         assert client.get(url(server, "surround.mkv", "1.m4s")).status_code == 200, "the server still answers"
+
+
+@pytest.mark.clients
+@pytest.mark.parametrize("name", ["ac3.mkv", "pcm.mov"])
+def test_converted_sound_starts_with_the_picture_at_every_boundary(server: ServerThread, name: str, tmp_path: Path) -> None:
+    from tests.http.test_hls import packet_times
+
+    with server.client() as client:
+        durations = [float(line[8:].rstrip(",")) for line in client.get(url(server, name)).text.splitlines() if line.startswith("#EXTINF:")]
+        init = client.get(url(server, name, "init.mp4")).content
+        for n in range(1, len(durations)):
+            (tmp_path / "one.mp4").write_bytes(init + client.get(url(server, name, f"{n}.m4s")).content)
+            made = packet_times(str(tmp_path / "one.mp4"))
+            lead = min(made["audio"]) - min(made["video"])
+            assert -0.0005 <= lead <= 1024 / 44100 + 0.0005, f"segment {n}: the sound starts {lead * 1000:.1f} ms after the picture"
