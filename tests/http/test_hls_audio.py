@@ -29,7 +29,10 @@ BASELINE: dict[str, set[str]] = {}  # child processes of this process before the
 def children() -> set[str]:
     found: set[str] = set()
     for task in os.listdir("/proc/self/task"):
-        found |= set(Path(f"/proc/self/task/{task}/children").read_text().split())
+        try:
+            found |= set(Path(f"/proc/self/task/{task}/children").read_text().split())
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
     return found
 
 
