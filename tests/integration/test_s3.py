@@ -293,6 +293,9 @@ def test_store_requests_counted_back_to_zero(s3_server: ServerThread) -> None:
     for _ in range(3):
         get(s3_server, "/media/big.bin", range="bytes=100-200000")
     assert runtime(s3_server)["store_requests_in_flight"] == 0 and runtime(s3_server)["store_gets_in_flight"] == 0
+    metrics = get(s3_server, "/metrics").text  # the bucket's routes are counted like a folder's
+    assert 'streamer_requests_total{route="/media/{path:path}",status="206"}' in metrics
+    assert 'streamer_bytes_sent_total{route="/media/{path:path}"}' in metrics
 
 
 CONNECTIONS_PROBE = """
