@@ -1,8 +1,7 @@
 """``python -m bench.s3 --smoke`` and ``python -m bench.cluster`` run from nothing against real processes.
 
 The smoke run (about 20 s: SeaweedFS, two replicas, three nginx) reports a figure above zero
-for every system and metric, and a replica under 32 streams held at most ``--s3-max-gets``
-connections to the store. The demo prints its URL, serves a range through nginx and the
+for every system and metric, and a replica under 32 streams held connections to the store. The demo prints its URL, serves a range through nginx and the
 replicas, and stops everything on Ctrl-C.
 """
 
@@ -42,7 +41,9 @@ def test_bench_s3_smoke_reports_every_figure(tmp_path: Path) -> None:
     assert set(figures["a_one_stream_MBps"]) == {"store", "nginx->store", "streamer"}
     streams = figures["d_32_streams"]
     assert streams["peak_rss_mib"] > 0 and streams["MBps"] > 0
-    assert 1 <= streams["store_connections_max"] <= 32  # --s3-max-gets, the default
+    # Established connections, pooled idle ones and HEADs included: --s3-max-gets (32) bounds the GETs in
+    # flight (tested in test_s3.py), not the pool, so this is a figure to report rather than a bound.
+    assert streams["store_connections_max"] >= 1
     assert all(value > 0 for value in figures["ratios"].values())
 
 
