@@ -217,6 +217,12 @@ def cold_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 FORMS = ["sync", "async", "sendfile"]  # how /media bodies go: def generator, async generator, zerocopysend
 
 
+def form_args(form: str) -> list[str]:
+    """``streamer serve`` options for one of ``FORMS``."""
+    io, sendfile = ("async", "on") if form == "sendfile" else (form, "off")
+    return ["--io", io, "--sendfile", sendfile]
+
+
 def settings_for(media_root: Path, form: str) -> Settings:
     """Test settings for one form: ``sync`` and ``async`` copy every body; ``sendfile`` is async with sendfile on."""
     io, sendfile = ("async", "on") if form == "sendfile" else (form, "off")

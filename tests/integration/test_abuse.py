@@ -19,7 +19,7 @@ import pytest
 from bench.soak import run_soak, slope_per_minute
 from bench.storm import plan_aborts, run_storm, runtime, settled
 from streamer.sources.file import resolve_in_root
-from tests.conftest import BIG_SIZE, GRACE_EXCEEDED, SMALL_SIZE, ServerThread, fd_targets, payload
+from tests.conftest import BIG_SIZE, FORMS, GRACE_EXCEEDED, SMALL_SIZE, ServerThread, fd_targets, form_args, payload
 from tests.integration.test_resources import start_download, wait_until
 
 STORM_ABORTS = 1000
@@ -52,9 +52,9 @@ def content_length(head: bytes) -> int:
     raise AssertionError(f"no Content-Length in {head!r}")
 
 
-@pytest.mark.parametrize("io", ["sync", "async"])
-def test_a_disconnect_storm_leaves_nothing_behind(io: str, spawn_server, media_root: Path) -> None:
-    proc = spawn_server(str(media_root), "--io", io, "--chunk-size", "64KiB")
+@pytest.mark.parametrize("form", FORMS)
+def test_a_disconnect_storm_leaves_nothing_behind(form: str, spawn_server, media_root: Path) -> None:
+    proc = spawn_server(str(media_root), *form_args(form), "--chunk-size", "64KiB")
     targets = [
         ("/media/big.bin", BIG_SIZE),
         ("/media/small.bin", SMALL_SIZE),

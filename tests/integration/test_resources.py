@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from streamer.sources.file import FileSource
-from tests.conftest import BIG_SIZE, ServerThread, fd_targets
+from tests.conftest import BIG_SIZE, FORMS, ServerThread, fd_targets, form_args
 
 ABORTS = 200
 
@@ -48,9 +48,9 @@ def abort(sock: socket.socket, *, reset: bool) -> None:
     sock.close()
 
 
-@pytest.mark.parametrize("io", ["sync", "async"])
-def test_aborted_downloads_release_every_descriptor_within_a_second(io: str, spawn_server, media_root: Path) -> None:
-    proc = spawn_server(str(media_root), "--io", io, "--chunk-size", "64KiB")
+@pytest.mark.parametrize("form", FORMS)
+def test_aborted_downloads_release_every_descriptor_within_a_second(form: str, spawn_server, media_root: Path) -> None:
+    proc = spawn_server(str(media_root), *form_args(form), "--chunk-size", "64KiB")
     assert httpx.get(proc.base_url + "/media/small.bin").status_code == 200
     baseline = len(proc.open_fds())
     for index in range(ABORTS):
