@@ -40,9 +40,11 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture(scope="module", params=["sync", "async"])
+@pytest.fixture(scope="module", params=["sync", "sendfile"])
 def library(request: pytest.FixtureRequest) -> Iterator[ServerThread]:
-    running = start_server(Settings(media_dir=REPO / "media", io=request.param))
+    """The sample library, copying bodies (def generator) or sending them with sendfile (the default)."""
+    io, sendfile = ("async", "on") if request.param == "sendfile" else ("sync", "off")
+    running = start_server(Settings(media_dir=REPO / "media", io=io, sendfile=sendfile))
     yield running
     running.stop()
 
