@@ -275,7 +275,7 @@ HLS_RESPONSES = {
     **planned_responses({PLAYLIST_TYPE: {"schema": {"type": "string"}}, SEGMENT_TYPE: {"schema": {"type": "string", "format": "binary"}}}, "resource"),
     404: error("No such file, or no such HLS resource or segment number; the message says which."),
     422: error("The file has no video stream with keyframes, or cannot be cut; the message says why."),
-    503: error("Too many segments (or media jobs) are being made; retry after Retry-After.", headers=RETRY_AFTER),
+    503: error("Too many segments (or media jobs) are being made, or this one was not made within its deadline; retry after Retry-After.", headers=RETRY_AFTER),
     504: error("Converting the sound took longer than its deadline and was stopped."),
 }
 
