@@ -10,7 +10,10 @@ starting 0.3 s after the video).
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import httpx
 
 SECONDS = 14
 FPS = 24
@@ -66,3 +69,29 @@ def packet_hashes(target: str, stream: str = "v:0") -> list[str]:
         check=True, capture_output=True, text=True,
     ).stdout
     return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
+
+
+def packet_times(target: str) -> dict[str, list[float]]:
+    """Presentation times of the packets of ``target``, by codec type."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "packet=codec_type,pts_time", "-of", "csv=p=0", target],
+        check=True, capture_output=True, text=True, timeout=30,
+    ).stdout
+    times: dict[str, list[float]] = {"video": [], "audio": []}
+    for line in out.split():
+        kind, _, pts = line.rstrip(",").partition(",")
+        if kind in times and pts not in ("", "N/A"):
+            times[kind].append(float(pts))
+    return times
+
+
+def segment_leads(client: httpx.Client, at: Callable[[str], str], tmp_path: Path) -> Iterator[tuple[int, float, float]]:
+    """For each segment but the first: its number, the time of the keyframe it starts with, and how far
+    its sound's first packet comes after its picture's first (ffprobe on init + segment)."""
+    playlist = client.get(at("index.m3u8")).text
+    durations = [float(line[8:].rstrip(",")) for line in playlist.splitlines() if line.startswith("#EXTINF:")]
+    init = client.get(at("init.mp4")).content
+    for n in range(1, len(durations)):
+        (tmp_path / "one.mp4").write_bytes(init + client.get(at(f"{n}.m4s")).content)
+        made = packet_times(str(tmp_path / "one.mp4"))
+        yield n, sum(durations[:n]), min(made["audio"]) - min(made["video"])

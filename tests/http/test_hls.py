@@ -18,7 +18,7 @@ import pytest
 from streamer import Settings
 from streamer.media.keyframes import read_keyframes
 from tests.conftest import ServerThread, require_program, start_server
-from tests.hlsclips import make_clips, packet_hashes
+from tests.hlsclips import make_clips, packet_hashes, packet_times, segment_leads
 
 FRAME_S = 1 / 24
 
@@ -238,31 +238,11 @@ def test_one_segment_is_muxed_at_a_time(hls_server: ServerThread, monkeypatch: p
     assert most[0] == 1
 
 
-def packet_times(target: str) -> dict[str, list[float]]:
-    """Presentation times of the packets of ``target``, by codec type."""
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "packet=codec_type,pts_time", "-of", "csv=p=0", target],
-        check=True, capture_output=True, text=True, timeout=30,
-    ).stdout
-    times: dict[str, list[float]] = {"video": [], "audio": []}
-    for line in out.split():
-        kind, _, pts = line.rstrip(",").partition(",")
-        if kind in times and pts not in ("", "N/A"):
-            times[kind].append(float(pts))
-    return times
-
-
 @pytest.mark.clients
 @pytest.mark.parametrize("name", ["bframes.mkv", "bframes.mp4", "audiofirst.mkv", "longgop.mkv"])
 def test_sound_and_picture_stay_in_sync_at_every_segment_boundary(hls_server: ServerThread, name: str, tmp_path: Path) -> None:
     source = packet_times(str(hls_server.settings.media_dir / "sub dir" / name))
     with hls_server.client() as client:
-        durations = [float(line[8:].rstrip(",")) for line in client.get(url(hls_server, name)).text.splitlines() if line.startswith("#EXTINF:")]
-        init = client.get(url(hls_server, name, "init.mp4")).content
-        for n in range(1, len(durations)):
-            (tmp_path / "one.mp4").write_bytes(init + client.get(url(hls_server, name, f"{n}.m4s")).content)
-            made = packet_times(str(tmp_path / "one.mp4"))
-            start = sum(durations[:n])  # the keyframe the segment starts with
-            lead = min(made["audio"]) - min(made["video"])  # the sound's first packet after the picture's first
+        for n, start, lead in segment_leads(client, lambda resource: url(hls_server, name, resource), tmp_path):
             source_lead = min(t for t in source["audio"] if t >= start - 0.0005) - start
             assert abs(lead) <= 0.040 and lead == pytest.approx(source_lead, abs=0.0015), f"segment {n}"

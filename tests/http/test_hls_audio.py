@@ -18,7 +18,7 @@ import pytest
 
 from streamer import Settings
 from tests.conftest import ServerThread, fd_targets, require_program, start_server
-from tests.hlsclips import make_clips, packet_hashes
+from tests.hlsclips import make_clips, packet_hashes, segment_leads
 
 NAMES = ["ac3.mkv", "surround.mkv", "pcm.mov"]
 CHANNELS = {"ac3.mkv": 2, "surround.mkv": 6, "pcm.mov": 2}  # what comes out: stereo, or 5.1 from more than two
@@ -138,13 +138,6 @@ def test_a_thousand_aborted_segment_requests_leave_no_process_or_file_behind(
 @pytest.mark.clients
 @pytest.mark.parametrize("name", ["ac3.mkv", "pcm.mov"])
 def test_converted_sound_starts_with_the_picture_at_every_boundary(server: ServerThread, name: str, tmp_path: Path) -> None:
-    from tests.http.test_hls import packet_times
-
     with server.client() as client:
-        durations = [float(line[8:].rstrip(",")) for line in client.get(url(server, name)).text.splitlines() if line.startswith("#EXTINF:")]
-        init = client.get(url(server, name, "init.mp4")).content
-        for n in range(1, len(durations)):
-            (tmp_path / "one.mp4").write_bytes(init + client.get(url(server, name, f"{n}.m4s")).content)
-            made = packet_times(str(tmp_path / "one.mp4"))
-            lead = min(made["audio"]) - min(made["video"])
+        for n, _, lead in segment_leads(client, lambda resource: url(server, name, resource), tmp_path):
             assert -0.0005 <= lead <= 1024 / 44100 + 0.0005, f"segment {n}: the sound starts {lead * 1000:.1f} ms after the picture"
