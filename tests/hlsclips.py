@@ -90,6 +90,7 @@ def segment_leads(client: httpx.Client, at: Callable[[str], str], tmp_path: Path
     its sound's first packet comes after its picture's first (ffprobe on init + segment)."""
     playlist = client.get(at("index.m3u8")).text
     durations = [float(line[8:].rstrip(",")) for line in playlist.splitlines() if line.startswith("#EXTINF:")]
+    assert len(durations) > 1, f"no segment boundary to check in {playlist!r}"
     init = client.get(at("init.mp4")).content
     for n in range(1, len(durations)):
         (tmp_path / "one.mp4").write_bytes(init + client.get(at(f"{n}.m4s")).content)

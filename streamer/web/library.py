@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from streamer.media.playback import Playback, decide
 from streamer.media.probecache import ProbeCache, ProbeKey
-from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, Entry, list_folder
+from streamer.sources.catalog import MAX_PAGE_LIMIT, PAGE_LIMIT, Entry, Page, list_folder
 from streamer.sources.listing import Position, decode_cursor
 from streamer.http.paths import parse_media_path
 from streamer.web.openapi import add_get_and_head, error
@@ -46,15 +46,26 @@ Pending policy: cached probes are returned at once; uncached entries of the page
 request (poll the same page) returns them. Results are cached by the file's size and mtime (its ETag)."""
 
 
-def _entry_json(entry: Entry, probe: dict[str, Any] | None) -> dict[str, Any]:
+async def page_json(page: Page, probes: ProbeCache | None, *, hls: bool = True) -> dict[str, Any]:
+    """One page of a listing as ``/api/media`` answers it, folder or bucket: probes as the pending policy says."""
+    keys = {e.path: ProbeKey(e.real_path, e.size or 0, e.mtime_ns) for e in page.entries if e.kind in PROBED_KINDS}
+    found, waiting = ({}, list(keys.values())) if probes is None else await probes.get_many(keys.values(), PROBE_DEADLINE_S)
+    unfinished = set(waiting)
+    pending = [p for p, key in keys.items() if key in unfinished]
+    entries = [_entry_json(e, found.get(keys[e.path]) if e.path in keys else None, hls) for e in page.entries]
+    return {"path": page.path, "total": page.total, "entries": entries, "next_cursor": page.next_cursor, "pending": pending}
+
+
+def _entry_json(entry: Entry, probe: dict[str, Any] | None, hls: bool) -> dict[str, Any]:
     body = asdict(entry)
-    del body["real_path"], body["mtime_ns"]
+    del body["real_path"], body["mtime_ns"]  # the catalog's internals, never in the JSON
     if entry.kind == "folder":
         return {**body, "probe": None, "playback": None, "hls": None}
     playback = decide(entry.kind, probe, entry.faststart)
     if entry.kind == "video":
         body["subtitles"] += embedded_tracks(entry.path, probe)
-    return {**body, "probe": probe, "playback": asdict(playback) if playback is not None else None, "hls": hls_url(entry, playback)}
+    playlist = hls_url(entry, playback) if hls else None
+    return {**body, "probe": probe, "playback": asdict(playback) if playback is not None else None, "hls": playlist}
 
 
 def embedded_tracks(path: str, probe: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -101,12 +112,7 @@ def catalog_router(root: str | os.PathLike[str], probes: ProbeCache | None = Non
             page = await asyncify(list_folder, limiter=io_limiter())(real_root, names, after, limit, sort, order)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise HTTPException(404, "No such folder.") from exc
-        keys = {e.path: ProbeKey(e.real_path, e.size or 0, e.mtime_ns) for e in page.entries if e.kind in PROBED_KINDS}
-        found, waiting = ({}, list(keys.values())) if probes is None else await probes.get_many(keys.values(), PROBE_DEADLINE_S)
-        unfinished = set(waiting)
-        pending = [p for p, key in keys.items() if key in unfinished]
-        entries = [_entry_json(e, found.get(keys[e.path]) if e.path in keys else None) for e in page.entries]
-        return {"path": page.path, "total": page.total, "entries": entries, "next_cursor": page.next_cursor, "pending": pending}
+        return await page_json(page, probes)
 
     refusals = {400: error("The cursor is not one this server gave out for this sort and order."), 404: error("No such folder.")}
     add_get_and_head(

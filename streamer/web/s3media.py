@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,13 +25,10 @@ from streamer.sources.chunks import CHUNK_SIZE
 from streamer.sources.s3 import ObjectChangedError, S3Bucket, S3Source, StoreBusyError, StoreUnavailableError
 from streamer.sources.s3 import list_page, parse_probe_identity, representation
 from streamer.sources.s3reader import open_object
-from streamer.sources.catalog import Entry
-from streamer.media.playback import decide
 from streamer.media.probe import probe_stream
-from streamer.media.probecache import ProbeCache, ProbeKey
+from streamer.media.probecache import ProbeCache
 from streamer.web.dependency import MAX_PACED_S, check_paced_duration
-from streamer.web.library import embedded_tracks
-from streamer.web.library import PROBE_DEADLINE_S, PROBED_KINDS, CURSOR_QUERY, LIMIT_QUERY, ORDER_QUERY, PATH_QUERY, SORT_QUERY, Order, Sort, parse_listing
+from streamer.web.library import CURSOR_QUERY, LIMIT_QUERY, ORDER_QUERY, PATH_QUERY, SORT_QUERY, Order, Sort, page_json, parse_listing
 from streamer.web.media import MEDIA_RESPONSES
 from streamer.web.openapi import add_get_and_head, error
 from streamer.web.planned import RATE_QUERY, MediaFile, apply_plan, effective_rate, plan_for, raise_if_bodiless
@@ -121,16 +117,6 @@ class S3Files:
             source.close()
 
 
-def _entry_json(entry: Entry, probe: dict[str, Any] | None) -> dict[str, Any]:
-    """An entry as the folder catalog gives it; ``hls`` stays null (HLS does not read buckets yet)."""
-    body = asdict(entry)
-    del body["real_path"], body["mtime_ns"]  # the catalog's internals, never in the JSON
-    playback = decide(entry.kind, probe, entry.faststart) if entry.kind != "folder" else None
-    if entry.kind == "video":
-        body["subtitles"] += embedded_tracks(entry.path, probe)
-    return {**body, "probe": probe, "playback": asdict(playback) if playback is not None else None, "hls": None}
-
-
 def probe_object(bucket: S3Bucket, identity: str) -> dict[str, Any]:
     """The probe record of the object version ``identity`` names, read through ranged GETs (If-Match).
 
@@ -170,13 +156,7 @@ def s3_router(files: S3Files, *, io: str = "async", thumbnails: Thumbnails | Non
     ) -> dict[str, Any]:
         names, after = parse_listing(path, cursor, sort, order)
         page = await in_thread(list_page, files.bucket, names, after, limit, sort, order)
-        keys = {e.path: ProbeKey(e.real_path, e.size or 0, e.mtime_ns) for e in page.entries if e.kind in PROBED_KINDS}
-        probes = files.probes
-        found, waiting = ({}, list(keys.values())) if probes is None else await probes.get_many(keys.values(), PROBE_DEADLINE_S)
-        unfinished = set(waiting)
-        pending = [p for p, key in keys.items() if key in unfinished]
-        entries = [_entry_json(e, found.get(keys[e.path]) if e.path in keys else None) for e in page.entries]
-        return {"path": page.path, "total": page.total, "entries": entries, "next_cursor": page.next_cursor, "pending": pending}
+        return await page_json(page, files.probes, hls=False)  # HLS does not read buckets yet
 
     async def readyz() -> str:
         await in_thread(files.bucket.check)
