@@ -120,6 +120,18 @@ def aborter(port: int, targets: list[tuple[str, int]], stop: threading.Event, co
         seed += 1
 
 
+def fds_settled(pid: int, baseline: int, timeout_s: float = 2.0) -> int:
+    """The server's descriptor count once it is back to ``baseline``, or after ``timeout_s``.
+
+    ``settled`` asks the server over HTTP, and the server closes its side of that
+    connection a moment after the client does: counting at once saw it as a leak.
+    """
+    deadline = time.monotonic() + timeout_s
+    while (count := open_fd_count(pid)) > baseline and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return count
+
+
 def run_soak(
     base_url: str, port: int, pid: int, media_dir: Path, seek_file: str, download_file: str,
     *, duration_s: float, sample_s: float, slow_clients: int = SLOW_CLIENTS, progress: bool = False,
@@ -162,7 +174,7 @@ def run_soak(
             stop_process(slow)
     seconds = time.monotonic() - started
     settled(port, before, timeout_s=10)  # every stream ended, no task left over: then count
-    fds_after = open_fd_count(pid)
+    fds_after = fds_settled(pid, fds_before)
     steady = [s for s in samples if s[0] >= WARM_UP_FRACTION * duration_s] or samples
     return SoakResult(
         seconds=seconds,
