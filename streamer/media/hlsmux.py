@@ -7,7 +7,8 @@ decode is copied, other audio comes as AAC from ``streamer.media.hlsaudio``. Tim
 are the source's moved by ``OFFSET_S``, so ``tfdt`` runs on across segments and
 no decode time is negative. No creation times, bitexact: the same bytes every
 time. A segment past its ``deadline`` (``time.monotonic()``) stops between packets
-with ``SegmentTimeout``. Every container is closed before a function returns.
+with ``SegmentTimeout``, one whose ``stop`` event is set (its client left) with
+``SegmentAbandoned``. Every container is closed before a function returns.
 All functions block.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,9 +52,15 @@ class SegmentTimeout(Exception):
     """The segment was not made by its deadline (the work stopped): try again later."""
 
 
-def _check(deadline: float) -> None:
+class SegmentAbandoned(Exception):
+    """The segment's ``stop`` event was set (its client left): the work stopped."""
+
+
+def _check(deadline: float, stop: threading.Event | None) -> None:
     if time.monotonic() > deadline:
         raise SegmentTimeout("the segment was not made in time")
+    if stop is not None and stop.is_set():
+        raise SegmentAbandoned("the segment's client left")
 
 
 @dataclass
@@ -139,7 +147,9 @@ def _fill_dts(packets: list[Any]) -> None:
         packet.dts = ordered[i - delay] if i >= delay else ordered[0] - (delay - i) * step
 
 
-def _collect(source: Any, streams: _Streams, span: SegmentSpan, deadline: float) -> tuple[list[Any], list[Any]]:
+def _collect(
+    source: Any, streams: _Streams, span: SegmentSpan, deadline: float, stop: threading.Event | None
+) -> tuple[list[Any], list[Any]]:
     """The segment's video packets (decode order) and audio packets, read from its keyframe on."""
     video, audio = streams.video, (None if streams.transcoded else streams.audio)
     source.seek(round(Fraction(span.start) / video.time_base), stream=video, backward=True)
@@ -149,7 +159,7 @@ def _collect(source: Any, streams: _Streams, span: SegmentSpan, deadline: float)
     audios: list[Any] = []
     video_done, audio_done = False, audio is None
     for packet in source.demux(*(s for s in (video, audio) if s is not None)):
-        _check(deadline)  # an index that lies can send this loop through the whole file
+        _check(deadline, stop)  # an index that lies can send this loop through the whole file
         if packet.pts is None or packet.size == 0:
             continue
         time = float(packet.pts * packet.time_base)
@@ -192,24 +202,28 @@ def _transcoded(streams: _Streams, span: SegmentSpan, chunks: AudioChunks) -> li
 
 
 def make_segment(
-    path: str | os.PathLike[str], span: SegmentSpan, chunks: AudioChunks | None = None, *, deadline: float = math.inf
+    path: str | os.PathLike[str], span: SegmentSpan, chunks: AudioChunks | None = None, *, deadline: float = math.inf,
+    stop: threading.Event | None = None,
 ) -> bytes:
     """``{n}.m4s``: the ``moof``/``mdat`` fragments of segment ``span``, without the init.
 
     Audio that is not copied comes from ``chunks``; without it, such audio is left out.
-    Raises ``SegmentTimeout`` once ``time.monotonic()`` passes ``deadline``.
+    Raises ``SegmentTimeout`` once ``time.monotonic()`` passes ``deadline``, ``SegmentAbandoned``
+    once ``stop`` is set; both are checked between packets.
     """
+    _check(deadline, stop)
     try:
         with _open_pair(path, transcode=chunks is not None) as (source, streams, output, mapping, buffer):
-            videos, audios = _collect(source, streams, span, deadline)
+            videos, audios = _collect(source, streams, span, deadline, stop)
             if streams.transcoded:
                 audios = _transcoded(streams, span, chunks)
-                _check(deadline)
+                _check(deadline, stop)
             _fill_dts(videos)
             for packet in audios:
                 if packet.dts is None:
                     packet.dts = packet.pts
             for packet in sorted(videos + audios, key=lambda p: (float(p.dts * p.time_base), p.stream is not streams.video)):
+                _check(deadline, stop)
                 offset = round(OFFSET_S / packet.time_base)
                 packet.pts += offset
                 packet.dts += offset

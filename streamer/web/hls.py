@@ -5,8 +5,9 @@ segment are muxed on their own in a worker thread (sound browsers cannot decode
 is transcoded to AAC a chunk at a time in the worker pool, once, and cached in a
 bounded LRU cache: ``streamer.media.hlsaudio``), at most ``slots`` at once and
 ``MAX_WAITING_PER_SLOT`` waiting per slot (beyond that, 503 with Retry-After); a
-segment not made within ``SEGMENT_DEADLINE_S`` is 503 with Retry-After too, and a
-request whose client left before its turn makes nothing. The
+segment not made within ``SEGMENT_DEADLINE_S`` is 503 with Retry-After too, a
+request whose client left before its turn makes nothing, and one whose client
+leaves while it is made stops between packets. The
 ETag is the file's identity and the resource name, known from one ``fstat``: a
 conditional request is answered 304 (or 412) before anything is made. The body
 is then answered through the planning core (Range, Content-Length, HEAD).
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request, Response
+from starlette.types import Receive
 
 from streamer.http.conditional import ETag
 from streamer.http.paths import parse_media_path
@@ -140,6 +142,7 @@ class HlsFiles:
         self.muxing = threading.Semaphore(MUXING)
         self.waiting = 0
         self.abandoned = 0  # requests whose client left before their turn: nothing made
+        self.stopped = 0  # segments stopped between packets because their client left
 
     @property
     def cache(self) -> KeyframeCache:
@@ -171,15 +174,18 @@ class HlsFiles:
             raise HTTPException(422, "No video stream with keyframes in this file: it cannot be played as HLS.")
         return segments
 
-    def make(self, opened: Opened, resource: str, deadline: float = float("inf")) -> bytes:
+    def make(
+        self, opened: Opened, resource: str, deadline: float = float("inf"), stop: threading.Event | None = None
+    ) -> bytes:
         """Blocking: the body of ``resource`` (a playlist, init or segment name) of the ``opened`` video.
 
-        At most ``MUXING`` threads do this at once; 503 if none is free by ``deadline``.
+        At most ``MUXING`` threads do this at once; 503 if none is free by ``deadline``. A segment
+        stops between packets once ``stop`` is set (its client left).
         """
         if not self.muxing.acquire(timeout=max(0.0, min(deadline - time.monotonic(), threading.TIMEOUT_MAX))):
             raise HTTPException(503, f"{BUSY} (not made within {SEGMENT_DEADLINE_S:g} s)", retry_after())
         try:
-            return self._make(opened, resource, deadline)
+            return self._make(opened, resource, deadline, stop)
         finally:
             self.muxing.release()
 
@@ -193,9 +199,9 @@ class HlsFiles:
         finally:
             self.muxing.acquire()
 
-    def _make(self, opened: Opened, resource: str, deadline: float) -> bytes:
+    def _make(self, opened: Opened, resource: str, deadline: float, stop: threading.Event | None) -> bytes:
         from streamer.media.hlsaudio import AudioError
-        from streamer.media.hlsmux import SegmentError, SegmentTimeout, make_init, make_segment  # PyAV only when used
+        from streamer.media.hlsmux import SegmentAbandoned, SegmentError, SegmentTimeout, make_init, make_segment  # PyAV only when used
 
         try:
             if resource == PLAYLIST_NAME:
@@ -207,23 +213,28 @@ class HlsFiles:
             if number is None or number >= len(segments):
                 raise HTTPException(404, f"No segment {number}: this video has segments 0 to {len(segments) - 1}")
             chunks = partial(self._sound, opened) if self.audio is not None else None
-            return make_segment(opened.path, segments[number], chunks, deadline=deadline)
+            return make_segment(opened.path, segments[number], chunks, deadline=deadline, stop=stop)
         except OSError as exc:
             raise http_error(exc) from exc
         except (SegmentError, AudioError) as exc:
             raise HTTPException(422, f"Cannot make HLS of this file: {exc}") from exc
         except SegmentTimeout as exc:
             raise HTTPException(503, f"{BUSY} (not made within {SEGMENT_DEADLINE_S:g} s)", retry_after()) from exc
+        except SegmentAbandoned as exc:
+            self.stopped += 1
+            raise HTTPException(503, "The client left while its segment was made: the work stopped.") from exc
         except JobError as exc:
             retry = retry_after() if exc.status == 503 else None
             raise HTTPException(exc.status, f"Cannot convert the sound of this file: {exc.reason}", retry) from exc
 
     async def body(
-        self, opened: Opened, resource: str, deadline: float, gone: Callable[[], Awaitable[bool]] | None = None
+        self, opened: Opened, resource: str, deadline: float, gone: Callable[[], Awaitable[bool]] | None = None,
+        receive: Receive | None = None,
     ) -> bytes:
         """``make`` in a worker thread once a slot is free, or 503 when too many wait or none is free by ``deadline``.
 
         ``gone()`` is asked once the slot is taken: a client that left meanwhile costs no work.
+        While the thread works, ``receive`` is watched for ``http.disconnect``, which stops it.
         """
         if self.waiting >= self.limiter.total_tokens * (1 + MAX_WAITING_PER_SLOT):
             raise HTTPException(503, BUSY, retry_after())
@@ -237,12 +248,34 @@ class HlsFiles:
                 if gone is not None and await gone():
                     self.abandoned += 1
                     raise HTTPException(503, "The client left before its segment was made.")
-                # not cancellable once started: the segment watches the deadline itself
-                return await anyio.to_thread.run_sync(self.make, opened, resource, deadline)
+                return await self._in_thread(opened, resource, deadline, receive)
             finally:
                 self.limiter.release()
         finally:
             self.waiting -= 1
+
+    async def _in_thread(self, opened: Opened, resource: str, deadline: float, receive: Receive | None) -> bytes:
+        # A thread cannot be cancelled: it checks the deadline and ``stop`` between packets.
+        stop = threading.Event()
+
+        async def watch() -> None:
+            assert receive is not None
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            stop.set()
+
+        outcome: list[bytes | Exception] = []
+        async with anyio.create_task_group() as group:
+            if receive is not None:
+                group.start_soon(watch)
+            try:
+                outcome.append(await anyio.to_thread.run_sync(self.make, opened, resource, deadline, stop))
+            except Exception as exc:  # raised below: the task group would wrap it in an ExceptionGroup
+                outcome.append(exc)
+            group.cancel_scope.cancel()
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return outcome[0]
 
     def dependency(self) -> Callable[..., object]:
         async def hls_resource(path: str, request: Request, response: Response) -> MediaFile:
@@ -258,7 +291,7 @@ class HlsFiles:
                 early = plan_response(request.method, request_fields(request), rep, now=int(time.time()))
                 if early.status in (304, 412):  # the validators alone decide: nothing is made
                     answer(request, response, rep)
-                content = await self.body(opened, resource, deadline, request.is_disconnected)
+                content = await self.body(opened, resource, deadline, request.is_disconnected, request.receive)
             finally:
                 opened.source.close()
             plan = answer(request, response, replace(rep, size=len(content)))

@@ -7,7 +7,9 @@ playlist from it. The sync form shares every line of the HLS code but the genera
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,6 +181,34 @@ def test_a_started_segment_stops_at_its_deadline(hls_server: ServerThread) -> No
     assert make_segment(source, span, deadline=time.monotonic() + 60)[4:8] == b"moof"
     with pytest.raises(SegmentTimeout):
         make_segment(source, span, deadline=time.monotonic() - 1)
+
+
+def test_a_started_segment_stops_when_its_client_leaves(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its client hangs up while it is muxed: it stops between packets and the next request gets the muxing turn."""
+    from streamer.media import hlsmux
+
+    files = hls_server.server.config.app.state.hls
+    real, slow, started = hlsmux._check, [], threading.Event()
+
+    def slowed(deadline: float, stop: threading.Event | None) -> None:
+        if not slow:
+            slow.append(stop)  # the first segment only: 20 ms a packet, seconds in all
+        if stop is slow[0]:
+            started.set()
+            time.sleep(0.02)
+        real(deadline, stop)
+
+    monkeypatch.setattr(hlsmux, "_check", slowed)
+    stopped = files.stopped
+    with socket.create_connection(("127.0.0.1", hls_server.port)) as sock:
+        sock.sendall(b"GET /hls/sub%20dir/bframes.mkv/1.m4s HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert started.wait(10), "the segment started"
+    begin = time.monotonic()
+    response = httpx.get(url(hls_server, "bframes.mkv", "2.m4s"), timeout=30)
+    waited = time.monotonic() - begin
+    assert response.status_code == 200
+    assert waited < 1.0, f"the next segment waited {waited:.2f} s for the muxing turn"
+    assert files.stopped == stopped + 1
 
 
 @pytest.mark.parametrize("name", ["truncated-bframes.mkv", "truncated-bframes.mp4"])
