@@ -106,14 +106,14 @@ async def test_concurrent_requests_encode_a_chunk_once(ac3: Path, tmp_path: Path
         got: list[bytes] = []
 
         async def fetch() -> None:
-            got.append(await chunks.fetch(str(ac3), st, str(ac3), 0, 0))
+            got.append(await chunks.fetch([str(ac3), st.st_size, st.st_mtime_ns], str(ac3), 0, 0))
 
         async with anyio.create_task_group() as group:
             for _ in range(4):
                 group.start_soon(fetch)
         assert pool.jobs_started == 1 and len(set(got)) == 1
         assert AudioChunk.from_bytes(got[0]) == transcode_chunk(ac3, 0, 0), "the worker's chunk is the same bytes"
-        await chunks.fetch(str(ac3), st, str(ac3), 0, 0)
+        await chunks.fetch([str(ac3), st.st_size, st.st_mtime_ns], str(ac3), 0, 0)
         assert pool.jobs_started == 1, "read back from the file"
     finally:
         await pool.aclose()
@@ -130,9 +130,9 @@ async def test_the_chunk_cache_is_bounded_least_recently_used_out(
     cache = ThumbCache(tmp_path / "audio", max_bytes=sum(sizes) - 1)
     chunks = AudioChunks(cache, None)  # transcoded in a thread
     st = os.stat(ac3)
-    fetch = [await chunks.fetch(str(ac3), st, str(ac3), 0, n) for n in (0, 1, 0, 2)]
+    fetch = [await chunks.fetch([str(ac3), st.st_size, st.st_mtime_ns], str(ac3), 0, n) for n in (0, 1, 0, 2)]
     assert cache.misses == 3 and fetch[0] == fetch[2], "chunk 0 read back"
     assert cache.total == sizes[0] + sizes[2] <= cache.max_bytes, "chunk 1, the least recently used, went out"
     assert sorted(p.stat().st_size for p in (tmp_path / "audio").iterdir() if p.is_file()) == sorted([sizes[0], sizes[2]])
-    await chunks.fetch(str(ac3), st, str(ac3), 0, 1)
+    await chunks.fetch([str(ac3), st.st_size, st.st_mtime_ns], str(ac3), 0, 1)
     assert cache.misses == 4, "made again once gone"

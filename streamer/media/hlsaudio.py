@@ -7,8 +7,9 @@ have, so consecutive chunks join without a gap or a click, and a seek costs one 
 whole track. Packets carry their grid position as ``pts`` (in 1/sample rate). ``write_chunk`` is
 the job a worker process runs (encoding holds the GIL: in a thread it stalls the event loop);
 chunks are files under the cache directory named by the file's identity. Sound with more than
-two channels stays surround (5.1 AAC), the rest is stereo. Deterministic (same bytes every time);
-every container is closed. All functions block.
+two channels stays surround (5.1 AAC), the rest is stereo. Sources are paths or seekable binary
+readers (``open_input``); a worker gets a path or an ``S3Object``. Deterministic (same bytes every
+time); every container is closed. All functions block.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Union
 
 import av
+
+from streamer.sources.s3reader import S3Object, readable
 
 FRAME = 1024  # samples per AAC frame
 CHUNK_FRAMES = 512  # about 11 s at 48 kHz: ~0.5-0.6 s of work at a load average of 11 (bench.hls_audio; README, HLS)
@@ -40,6 +43,17 @@ _PACKET = struct.Struct(">qI")  # pts, size
 MAGIC = b"AAC1"
 AAC_RATES = frozenset({96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000})
 FALLBACK_RATE = 48000
+
+
+Input = Union[str, os.PathLike, BinaryIO]  # what PyAV opens: a path, or a seekable binary reader (a file, an S3Reader)
+
+
+def open_input(source: Input) -> Any:
+    """The container at ``source``, opened for reading; a reader is read from its start."""
+    if isinstance(source, (str, os.PathLike)):
+        return av.open(os.fspath(source))
+    source.seek(0)
+    return av.open(source)
 
 
 class AudioError(ValueError):
@@ -204,12 +218,12 @@ def _encode(stream: Any, frames: Iterator[tuple[int, Any]], start: int, stop: in
     return kept, True
 
 
-def transcode_chunk(path: str | os.PathLike[str], stream_index: int, number: int) -> AudioChunk:
-    """Chunk ``number`` of audio stream ``stream_index`` of the file at ``path``, as AAC."""
+def transcode_chunk(path: Input, stream_index: int, number: int) -> AudioChunk:
+    """Chunk ``number`` of audio stream ``stream_index`` of the file at ``path`` (or in that reader), as AAC."""
     size = chunk_samples()
     start, stop = number * size - PREROLL_FRAMES * FRAME, (number + 1) * size
     try:
-        with av.open(os.fspath(path)) as source:
+        with open_input(path) as source:
             stream = source.streams[stream_index]
             packets, last = _encode(stream, _decoded(source, stream, start), start, stop)
             return AudioChunk(AacFormat.of(stream).sample_rate, tuple(packets), last)
@@ -219,13 +233,20 @@ def transcode_chunk(path: str | os.PathLike[str], stream_index: int, number: int
 
 def chunk_name(path: str, st: os.stat_result, stream_index: int, number: int) -> str:
     """The cache file name of a chunk of ``path`` as it is in ``st``: its path, size and mtime, hashed."""
-    identity = json.dumps([FORMAT_VERSION, CHUNK_FRAMES, BIT_RATES, path, st.st_size, st.st_mtime_ns, stream_index, number])
+    return chunk_name_of([path, st.st_size, st.st_mtime_ns], stream_index, number)
+
+
+def chunk_name_of(version: list[str | int], stream_index: int, number: int) -> str:
+    """The cache file name of a chunk of the version ``version`` names (a path, size and mtime; a key, size and ETag)."""
+    identity = json.dumps([FORMAT_VERSION, CHUNK_FRAMES, BIT_RATES, *version, stream_index, number])
     return hashlib.sha256(identity.encode()).hexdigest() + ".aacchunk"
 
 
-def write_chunk(path: str, stream_index: int, number: int, target: str) -> None:
-    """The worker's job: transcode a chunk and store it at ``target`` (whole or not at all)."""
-    data = transcode_chunk(path, stream_index, number).to_bytes()
+def write_chunk(path: str | S3Object, stream_index: int, number: int, target: str) -> None:
+    """The worker's job: transcode a chunk (of a file, or of an object read through ranged GETs) and store it
+    at ``target`` (whole or not at all)."""
+    with readable(path) as source:
+        data = transcode_chunk(source, stream_index, number).to_bytes()
     temporary = f"{target}.{os.getpid()}.tmp"
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     with open(temporary, "wb") as file:

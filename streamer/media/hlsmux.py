@@ -8,7 +8,9 @@ are the source's moved by ``OFFSET_S``, so ``tfdt`` runs on across segments and
 no decode time is negative. No creation times, bitexact: the same bytes every
 time. A segment past its ``deadline`` (``time.monotonic()``) stops between packets
 with ``SegmentTimeout``, one whose ``stop`` event is set (its client left) with
-``SegmentAbandoned``. Every container is closed before a function returns.
+``SegmentAbandoned``. The source is a path or a seekable binary reader (a file in a
+bucket through ranged GETs: the same bytes out). Every container is closed before a
+function returns.
 All functions block.
 """
 
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +28,8 @@ from typing import Any
 
 import av
 
-from streamer.media.hlsaudio import AacFormat, AudioChunk, aac_config, chunk_samples, output_rate, packets_between
+from streamer.media.hlsaudio import AacFormat, AudioChunk, Input, aac_config, chunk_samples, open_input, output_rate
+from streamer.media.hlsaudio import packets_between
 from streamer.media.hlsplan import SegmentSpan
 
 AudioChunks = Callable[[int, int], AudioChunk]  # (audio stream index, chunk number) → the chunk, transcoded or cached
@@ -92,10 +94,10 @@ def _copied_stream(output: Any, stream: Any) -> Any:
 
 
 @contextmanager
-def _open_pair(path: str | os.PathLike[str], *, transcode: bool) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], io.BytesIO]]:
+def _open_pair(path: Input, *, transcode: bool) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], io.BytesIO]]:
     """The source, its selected streams, an fMP4 output in memory and the stream map: all closed after."""
     buffer = io.BytesIO()
-    with av.open(os.fspath(path)) as source, av.open(buffer, "w", format="mp4", options=MUX_OPTIONS) as output:
+    with open_input(path) as source, av.open(buffer, "w", format="mp4", options=MUX_OPTIONS) as output:
         streams = _select(source)
         if streams.transcoded and not transcode:
             streams = _Streams(streams.video, None, False)
@@ -121,7 +123,7 @@ def _moof_offset(data: bytes) -> int:
     return at - 4
 
 
-def make_init(path: str | os.PathLike[str], *, transcode: bool = False) -> bytes:
+def make_init(path: Input, *, transcode: bool = False) -> bytes:
     """``init.mp4``: the ``ftyp`` and the empty ``moov`` of the selected streams (with AAC for the sound if ``transcode``)."""
     try:
         with _open_pair(path, transcode=transcode) as (_source, _streams, output, _mapping, buffer):
@@ -202,7 +204,7 @@ def _transcoded(streams: _Streams, span: SegmentSpan, chunks: AudioChunks) -> li
 
 
 def make_segment(
-    path: str | os.PathLike[str], span: SegmentSpan, chunks: AudioChunks | None = None, *, deadline: float = math.inf,
+    path: Input, span: SegmentSpan, chunks: AudioChunks | None = None, *, deadline: float = math.inf,
     stop: threading.Event | None = None,
 ) -> bytes:
     """``{n}.m4s``: the ``moof``/``mdat`` fragments of segment ``span``, without the init.

@@ -3,8 +3,11 @@
 MP4/MOV: only the ``moov`` box is read (``streamer.media.bmff``); Matroska/WebM:
 only the SeekHead, Info, Tracks and Cues elements (``streamer.media.ebml``).
 Anything else, or an index that is missing or malformed, falls back to a PyAV
-demux of packet headers (never a decode). Results are cached in SQLite under
-the cache directory, keyed by path, size and mtime. All functions here block.
+demux of packet headers (never a decode). The index is read from a path or from
+any seekable binary reader (an object in a store through ranged GETs reads the
+same bytes). Results are cached in SQLite under the cache directory, keyed by an
+identity (a file's path, size and mtime; an object's key, size and ETag). All
+functions here block.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 from streamer.media import bmff, ebml
 
@@ -35,11 +40,14 @@ class KeyframeIndex:
     origin: str  # "moov", "cues" or "demux"
 
 
-def _read_at(fd: int, offset: int, length: int) -> bytes:
-    return os.pread(fd, length, offset) if length > 0 else b""
+def _read_at(file: BinaryIO, offset: int, length: int) -> bytes:
+    if length <= 0:
+        return b""
+    file.seek(offset)
+    return file.read(length)
 
 
-def _from_moov(fd: int, size: int) -> KeyframeIndex | None:
+def _from_moov(fd: BinaryIO, size: int) -> KeyframeIndex | None:
     offset = 0
     for _ in range(MAX_TOP_BOXES):
         box = bmff.parse_box_header(_read_at(fd, offset, 16), 0, size - offset)
@@ -58,7 +66,7 @@ def _from_moov(fd: int, size: int) -> KeyframeIndex | None:
     return None
 
 
-def _element(fd: int, position: int, limit: int) -> bytes:
+def _element(fd: BinaryIO, position: int, limit: int) -> bytes:
     """The whole element at ``position``: its header first, then the rest."""
     head = _read_at(fd, position, 16)
     element = ebml.parse_element_header(head, 0, 1 << 62)
@@ -67,7 +75,7 @@ def _element(fd: int, position: int, limit: int) -> bytes:
     return _read_at(fd, position, element.end)
 
 
-def _from_cues(fd: int, size: int) -> KeyframeIndex | None:
+def _from_cues(fd: BinaryIO, size: int) -> KeyframeIndex | None:
     head = _read_at(fd, 0, HEAD_BYTES)
     start = ebml.parse_segment_start(head)
     if start is None:
@@ -89,12 +97,14 @@ def _from_cues(fd: int, size: int) -> KeyframeIndex | None:
     return KeyframeIndex(tuple(map(float, times)), float(info[1]), "cues")
 
 
-def _from_demux(path: str) -> KeyframeIndex | None:
+def _from_demux(source: str | BinaryIO) -> KeyframeIndex | None:
     """Keyframe flags of the packets of the first video stream: headers only, nothing decoded."""
     import av  # imported here: the server starts without PyAV
 
     try:
-        with av.open(path) as container:
+        if not isinstance(source, str):
+            source.seek(0)
+        with av.open(source) as container:
             if not container.streams.video:
                 return None
             stream = container.streams.video[0]
@@ -114,18 +124,23 @@ def _from_demux(path: str) -> KeyframeIndex | None:
     return KeyframeIndex(tuple(float(t) for t in sorted(times)), float(end), "demux")
 
 
-def read_keyframes(path: str | os.PathLike[str]) -> KeyframeIndex | None:
-    """The keyframe index of the file at ``path``, or ``None`` if it has no video or cannot be read."""
-    with open(path, "rb") as file:
-        fd = file.fileno()
-        size = os.fstat(fd).st_size
-        magic = _read_at(fd, 0, 12)
-        index = None
-        if magic.startswith(EBML_MAGIC):
-            index = _from_cues(fd, size)
-        elif magic[4:8] in (b"ftyp", b"moov", b"free", b"wide", b"mdat", b"skip"):
-            index = _from_moov(fd, size)
-    return index or _from_demux(os.fspath(path))
+def read_keyframes(source: str | os.PathLike[str] | BinaryIO) -> KeyframeIndex | None:
+    """The keyframe index of the file at ``source`` (a path or a seekable binary reader), or ``None``
+    if it has no video or cannot be read."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as file:
+            return _read_index(file) or _from_demux(os.fspath(source))
+    return _read_index(source) or _from_demux(source)
+
+
+def _read_index(file: BinaryIO) -> KeyframeIndex | None:
+    size = file.seek(0, os.SEEK_END)
+    magic = _read_at(file, 0, 12)
+    if magic.startswith(EBML_MAGIC):
+        return _from_cues(file, size)
+    if magic[4:8] in (b"ftyp", b"moov", b"free", b"wide", b"mdat", b"skip"):
+        return _from_moov(file, size)
+    return None
 
 
 class KeyframeCache:
@@ -143,14 +158,18 @@ class KeyframeCache:
 
     def get(self, path: str, st: os.stat_result, read_from: str | None = None) -> KeyframeIndex | None:
         """The index of ``path`` as it is in ``st``: from the cache, else read (from ``read_from`` if given) and stored."""
-        key = json.dumps([INDEX_VERSION, path, st.st_size, st.st_mtime_ns])
+        return self.lookup([path, st.st_size, st.st_mtime_ns], lambda: read_keyframes(read_from or path))
+
+    def lookup(self, identity: Sequence[str | int], read: Callable[[], KeyframeIndex | None]) -> KeyframeIndex | None:
+        """The index of the version ``identity`` names: from the cache, else ``read()`` and stored."""
+        key = json.dumps([INDEX_VERSION, *identity])
         if self.path is not None:
             with closing(self._connect()) as db:
                 row = db.execute("SELECT value FROM keyframes WHERE key = ?", (key,)).fetchone()
             if row is not None:
                 value = json.loads(row[0])
                 return KeyframeIndex(tuple(value["times"]), value["duration"], value["origin"]) if value else None
-        index = read_keyframes(read_from or path)
+        index = read()
         if self.path is not None:
             value = {"times": index.times, "duration": index.duration, "origin": index.origin} if index else None
             with closing(self._connect()) as db, db:

@@ -11,6 +11,8 @@ leaves while it is made stops between packets. The
 ETag is the file's identity and the resource name, known from one ``fstat``: a
 conditional request is answered 304 (or 412) before anything is made. The body
 is then answered through the planning core (Range, Content-Length, HEAD).
+A video is a ``Video``: a file beneath the root (``Opened``) or one version of an
+object in a bucket (``streamer.web.s3hls``); PyAV reads either through ``reader()``.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -44,8 +47,10 @@ from streamer.web.planned import MediaFile, answer, planned_responses, request_f
 from streamer.web.responses import MediaResponse
 
 if TYPE_CHECKING:
-    from streamer.media.hlsaudio import AudioChunk
+    from streamer.media.hlsaudio import AudioChunk, Input
+    from streamer.media.keyframes import KeyframeIndex
     from streamer.media.workers import WorkerPool
+    from streamer.sources.s3reader import S3Object
 
 PLAYLIST_NAME = "index.m3u8"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -74,9 +79,23 @@ class HlsRepresentation(Representation):
         return ETag(f'"{self.validator}"')
 
 
+class Video(Protocol):
+    """One version of a video, opened until ``close()``: what its HLS resources are made from."""
+
+    @property
+    def mtime_ns(self) -> int: ...
+    @property
+    def validator(self) -> str: ...  # names the version in every ETag: the same on every replica
+    @property
+    def version(self) -> list[str | int]: ...  # names the version in the caches (keyframe index, sound)
+    def reader(self) -> AbstractContextManager[Input]: ...  # what PyAV opens in this process
+    def job_source(self) -> str | S3Object: ...  # what a worker process opens
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Opened:
-    """The video's open descriptor, its ``fstat`` and real path."""
+    """A video file beneath the root: its open descriptor, its ``fstat`` and real path."""
 
     source: FileSource
     st: os.stat_result
@@ -86,6 +105,27 @@ class Opened:
     def path(self) -> str:  # the descriptor as a path PyAV can open
         return f"/proc/self/fd/{self.source.fileno()}"
 
+    @property
+    def mtime_ns(self) -> int:
+        return self.st.st_mtime_ns
+
+    @property
+    def validator(self) -> str:
+        return f"{self.st.st_size:x}-{self.st.st_mtime_ns:x}"
+
+    @property
+    def version(self) -> list[str | int]:
+        return [self.resolved, self.st.st_size, self.st.st_mtime_ns]
+
+    def reader(self) -> AbstractContextManager[Input]:
+        return nullcontext(self.path)
+
+    def job_source(self) -> str:  # worker processes read it through this one's descriptor
+        return self.path.replace("/proc/self/", f"/proc/{os.getpid()}/", 1)
+
+    def close(self) -> None:
+        self.source.close()
+
 
 class AudioChunks:
     """AAC chunks of videos' sound, each transcoded once (in ``pool``, else a thread), kept in ``cache``."""
@@ -94,12 +134,12 @@ class AudioChunks:
         self.cache = cache
         self.pool = pool
 
-    async def fetch(self, path: str, st: os.stat_result, source: str, stream_index: int, number: int) -> bytes:
-        """The chunk's bytes, transcoded from ``source`` (``path`` as it is in ``st``) first if not cached.
+    async def fetch(self, version: list[str | int], source: str | S3Object, stream_index: int, number: int) -> bytes:
+        """The chunk's bytes, transcoded from ``source`` (the video's ``version``) first if not cached.
 
         Concurrent callers share one job.
         """
-        from streamer.media.hlsaudio import DEADLINE_S, chunk_name, write_chunk
+        from streamer.media.hlsaudio import DEADLINE_S, chunk_name_of, write_chunk
 
         async def make(temporary: str) -> None:
             if self.pool is None:
@@ -107,13 +147,13 @@ class AudioChunks:
             else:
                 await self.pool.run(write_chunk, source, stream_index, number, temporary, deadline_s=DEADLINE_S)
 
-        return await self.cache.get_or_make(chunk_name(path, st, stream_index, number), make)
+        return await self.cache.get_or_make(chunk_name_of(version, stream_index, number), make)
 
-    def get(self, path: str, st: os.stat_result, source: str, stream_index: int, number: int) -> AudioChunk:
+    def get(self, version: list[str | int], source: str | S3Object, stream_index: int, number: int) -> AudioChunk:
         """Blocking, from a worker thread of the event loop: the chunk, made if needed."""
         from streamer.media.hlsaudio import AudioChunk
 
-        return AudioChunk.from_bytes(anyio.from_thread.run(self.fetch, path, st, source, stream_index, number))
+        return AudioChunk.from_bytes(anyio.from_thread.run(self.fetch, version, source, stream_index, number))
 
 
 def media_type_of(resource: str) -> str:
@@ -125,13 +165,16 @@ def media_type_of(resource: str) -> str:
 
 
 class HlsFiles:
-    """The HLS resources of the videos under ``root``, with keyframe indexes and AAC sound cached under ``cache_dir``."""
+    """The HLS resources of the videos under ``root`` (or those ``opener`` opens: a bucket's), with keyframe
+    indexes and AAC sound cached under ``cache_dir``."""
 
     def __init__(
-        self, root: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None, slots: int = HLS_SLOTS,
+        self, root: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None, slots: int = HLS_SLOTS,
         *, pool: WorkerPool | None = None, audio_cache_size: int = AUDIO_CACHE_SIZE,
+        opener: Callable[[tuple[str, ...]], Video] | None = None,
     ) -> None:
-        self.root = os.path.realpath(root)
+        self.root = os.path.realpath(root) if root is not None else None
+        self.opener = opener or self.open
         self.cache_dir = cache_dir
         self._cache: KeyframeCache | None = None
         # without a cache directory, sound browsers cannot decode is left out
@@ -150,13 +193,14 @@ class HlsFiles:
             self._cache = KeyframeCache(self.cache_dir)
         return self._cache
 
-    def identity(self, st: os.stat_result, resource: str) -> str:
-        """Names the bytes of ``resource`` of the file as it is in ``st``: the ETag, before anything is made."""
+    def identity(self, video: Video, resource: str) -> str:
+        """Names the bytes of ``resource`` of ``video``'s version: the ETag, before anything is made."""
         sound = "a" if self.audio is not None else "n"  # whether sound browsers cannot decode is converted
-        return f"{st.st_size:x}-{st.st_mtime_ns:x}-{sound}{HLS_FORMAT}-{resource}"
+        return f"{video.validator}-{sound}{HLS_FORMAT}-{resource}"
 
     def open(self, names: tuple[str, ...]) -> Opened:
         """Blocking: the video at ``names``, opened beneath the root as /media opens it."""
+        assert self.root is not None
         try:
             source, st = open_file_source(self.root, names)
         except OSError as exc:
@@ -167,15 +211,15 @@ class HlsFiles:
             source.close()
             raise http_error(exc) from exc
 
-    def _plan(self, opened: Opened) -> tuple[SegmentSpan, ...]:
-        index = self.cache.get(opened.resolved, opened.st, read_from=opened.path)
+    def _plan(self, opened: Video) -> tuple[SegmentSpan, ...]:
+        index = self.cache.lookup(opened.version, partial(read_index, opened))
         segments = plan_segments(index.times, index.duration) if index is not None else None
         if segments is None:
             raise HTTPException(422, "No video stream with keyframes in this file: it cannot be played as HLS.")
         return segments
 
     def make(
-        self, opened: Opened, resource: str, deadline: float = float("inf"), stop: threading.Event | None = None
+        self, opened: Video, resource: str, deadline: float = float("inf"), stop: threading.Event | None = None
     ) -> bytes:
         """Blocking: the body of ``resource`` (a playlist, init or segment name) of the ``opened`` video.
 
@@ -189,17 +233,16 @@ class HlsFiles:
         finally:
             self.muxing.release()
 
-    def _sound(self, opened: Opened, stream_index: int, number: int) -> AudioChunk:
+    def _sound(self, opened: Video, stream_index: int, number: int) -> AudioChunk:
         """A chunk of converted sound, waited for without holding a muxing turn."""
         assert self.audio is not None
-        source = opened.path.replace("/proc/self/", f"/proc/{os.getpid()}/", 1)  # worker processes read it through this one
         self.muxing.release()
         try:
-            return self.audio.get(opened.resolved, opened.st, source, stream_index, number)
+            return self.audio.get(opened.version, opened.job_source(), stream_index, number)
         finally:
             self.muxing.acquire()
 
-    def _make(self, opened: Opened, resource: str, deadline: float, stop: threading.Event | None) -> bytes:
+    def _make(self, opened: Video, resource: str, deadline: float, stop: threading.Event | None) -> bytes:
         from streamer.media.hlsaudio import AudioError
         from streamer.media.hlsmux import SegmentAbandoned, SegmentError, SegmentTimeout, make_init, make_segment  # PyAV only when used
 
@@ -207,13 +250,15 @@ class HlsFiles:
             if resource == PLAYLIST_NAME:
                 return format_playlist(self._plan(opened)).encode()
             if resource == INIT_NAME:
-                return make_init(opened.path, transcode=self.audio is not None)
+                with opened.reader() as source:
+                    return make_init(source, transcode=self.audio is not None)
             number = parse_segment_number(resource)
             segments = self._plan(opened)
             if number is None or number >= len(segments):
                 raise HTTPException(404, f"No segment {number}: this video has segments 0 to {len(segments) - 1}")
             chunks = partial(self._sound, opened) if self.audio is not None else None
-            return make_segment(opened.path, segments[number], chunks, deadline=deadline, stop=stop)
+            with opened.reader() as source:
+                return make_segment(source, segments[number], chunks, deadline=deadline, stop=stop)
         except OSError as exc:
             raise http_error(exc) from exc
         except (SegmentError, AudioError) as exc:
@@ -228,7 +273,7 @@ class HlsFiles:
             raise HTTPException(exc.status, f"Cannot convert the sound of this file: {exc.reason}", retry) from exc
 
     async def body(
-        self, opened: Opened, resource: str, deadline: float, gone: Callable[[], Awaitable[bool]] | None = None,
+        self, opened: Video, resource: str, deadline: float, gone: Callable[[], Awaitable[bool]] | None = None,
         receive: Receive | None = None,
     ) -> bytes:
         """``make`` in a worker thread once a slot is free, or 503 when too many wait or none is free by ``deadline``.
@@ -254,7 +299,7 @@ class HlsFiles:
         finally:
             self.waiting -= 1
 
-    async def _in_thread(self, opened: Opened, resource: str, deadline: float, receive: Receive | None) -> bytes:
+    async def _in_thread(self, opened: Video, resource: str, deadline: float, receive: Receive | None) -> bytes:
         # A thread cannot be cancelled: it checks the deadline and ``stop`` between packets.
         stop = threading.Event()
 
@@ -285,19 +330,27 @@ class HlsFiles:
                 raise HTTPException(404, "Not Found")
             resource = names[-1]
             media_type = media_type_of(resource)
-            opened = await anyio.to_thread.run_sync(self.open, names[:-1])
+            opened = await anyio.to_thread.run_sync(self.opener, names[:-1])
             try:
-                rep = HlsRepresentation(0, opened.st.st_mtime_ns, media_type, resource, self.identity(opened.st, resource))
+                rep = HlsRepresentation(0, opened.mtime_ns, media_type, resource, self.identity(opened, resource))
                 early = plan_response(request.method, request_fields(request), rep, now=int(time.time()))
                 if early.status in (304, 412):  # the validators alone decide: nothing is made
                     answer(request, response, rep)
                 content = await self.body(opened, resource, deadline, request.is_disconnected, request.receive)
             finally:
-                opened.source.close()
+                opened.close()
             plan = answer(request, response, replace(rep, size=len(content)))
             return MediaFile(MemorySource(content), plan.body)
 
         return hls_resource
+
+
+def read_index(video: Video) -> KeyframeIndex | None:
+    """Blocking: the keyframe index of ``video``, read from its container's own index."""
+    from streamer.media.keyframes import read_keyframes
+
+    with video.reader() as source:
+        return read_keyframes(source)
 
 
 def retry_after() -> dict[str, str]:
