@@ -6,8 +6,9 @@ python -m bench.hls [--minutes 120] [--hd-seconds 120] [--duration 10]: makes a 
 H.264/AAC MKV (keyframe every 2 s) and a 1080p one in a temporary folder, times streamer's functions
 in-process (no HTTP) and ffmpeg run once per segment the way servers that shell out do it, then
 starts ``streamer serve`` on the 1080p clip and has wrk's 1, 4, then 16 connections fetch its segments
-for ``--duration`` s each while one more times ``GET /healthz`` back to back (and alone first); ffmpeg
-is run by as many threads for the same time. Every segment is made anew (streamer keeps none). Note the load average.
+for ``--duration`` s each while one more times ``GET /healthz`` back to back (and alone first), against
+each of ``VARIANTS`` in turn; ffmpeg is run by as many threads for the same time. Every segment is made
+anew (streamer keeps no segment; it may keep the source open). Note the load average.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import tempfile
 import threading
 import time
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -29,6 +31,7 @@ import httpx
 
 from bench.load import WrkResult, run_wrk
 from bench.proc import TinyGet
+from streamer.media.hlsinputs import InputPool
 from streamer.media.hlsmux import make_segment
 from streamer.media.hlsplan import plan_segments
 from streamer.media.keyframes import KeyframeCache
@@ -79,12 +82,19 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] if ordered else float("nan")
 
 
-def start_server(media: Path, cache: Path, muxing: int) -> tuple[subprocess.Popen[bytes], str]:
-    """``streamer serve`` with ``muxing`` segments muxed at once (streamer.web.hls.MUXING)."""
+VARIANTS = {  # label -> streamer.web.hls settings, served side by side (A/B in the same minute)
+    "sources kept": {"MUXING": 1, "INPUTS_KEPT": 4},
+    "opened per segment": {"MUXING": 1, "INPUTS_KEPT": 0},
+}
+
+
+def start_server(media: Path, cache: Path, settings: dict[str, int]) -> tuple[subprocess.Popen[bytes], str]:
+    """``streamer serve`` with ``settings`` of streamer.web.hls (MUXING: segments muxed at once; INPUTS_KEPT)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    boot = f"import streamer.web.hls as h; h.MUXING = {muxing}; from streamer.server.cli import main; main()"
+    assigned = "; ".join(f"h.{name} = {value}" for name, value in settings.items())
+    boot = f"import streamer.web.hls as h; {assigned}; from streamer.server.cli import main; main()"
     command = [sys.executable, "-c", boot, "serve", str(media), "--port", str(port), "--cache-dir", str(cache)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -165,14 +175,14 @@ def http_figures(folder: Path, seconds: int, duration: float) -> None:
     clip = media / "hd.mkv"
     made, _ = timed(make_hd_clip, clip, seconds)
     print(f"1080p clip: {seconds} s, {clip.stat().st_size / 1e6:.0f} MB, made in {made:.0f} s; load {os.getloadavg()}")
-    servers = {muxing: start_server(media, folder / f"hd-cache-{muxing}", muxing) for muxing in (1, 2)}
+    servers = {label: start_server(media, folder / f"hd-cache-{n}", settings) for n, (label, settings) in enumerate(VARIANTS.items())}
     try:
         for clients in (0, 1, 4, 16):
-            for muxing, (_, base) in servers.items():  # A/B in the same minute
+            for label, (_, base) in servers.items():  # A/B in the same minute
                 playlist = httpx.get(f"{base}/hls/hd.mkv/index.m3u8", timeout=60).text
                 count = sum(1 for line in playlist.splitlines() if line.endswith(".m4s"))
                 got = anyio.run(segments_under_load, base, "/hls/hd.mkv/", count, clients, duration)
-                print(f"muxing {muxing} at once, {clients} clients: {got['rate']:.1f} segments/s, segment p50 {ms(got['p50'])} "
+                print(f"{label}, {clients} clients: {got['rate']:.1f} segments/s, segment p50 {ms(got['p50'])} "
                       f"p99 {ms(got['p99'])}, /healthz p50 {ms(got['health_p50'])} p99 {ms(got['health_p99'])}, loop lag "
                       f"p99 {got['lag_p99_ms']:.1f} ms max {got['lag_max_ms']:.1f} ms, errors {got['not_200']}; "
                       f"load {os.getloadavg()[0]:.2f}")
@@ -203,11 +213,15 @@ def main() -> None:
         cached = min(timed(cache.get, str(clip), clip.stat())[0] for _ in range(REPEATS))
         plan = plan_segments(index.times, index.duration)
         print(f"playlist index ({index.origin}, {len(index.times)} keyframes, {len(plan)} segments): cold {ms(cold)}, cached {ms(cached)}")
+        inputs = InputPool()
+        kept = partial(inputs.checkout, (str(clip), clip.stat().st_size, clip.stat().st_mtime_ns))
         for label, span in (("first", plan[0]), ("late", plan[-2])):
             ours = [timed(make_segment, clip, span)[0] for _ in range(REPEATS)]
+            reused = [timed(lambda: make_segment(clip, span, opener=kept))[0] for _ in range(REPEATS)]
             theirs = [timed(ffmpeg_segment, clip, span.start, span.duration)[0] for _ in range(REPEATS)]
-            print(f"segment {span.number} ({label}, {span.duration:.1f} s): streamer p50 {ms(statistics.median(ours))}, "
-                  f"ffmpeg -c copy p50 {ms(statistics.median(theirs))}")
+            print(f"segment {span.number} ({label}, {span.duration:.1f} s): streamer p50 {ms(statistics.median(ours))} "
+                  f"(source kept open: {ms(statistics.median(reused))}), ffmpeg -c copy p50 {ms(statistics.median(theirs))}")
+        inputs.close()
 
 
 if __name__ == "__main__":

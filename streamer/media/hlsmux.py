@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -33,6 +33,8 @@ from streamer.media.hlsaudio import packets_between
 from streamer.media.hlsplan import SegmentSpan
 
 AudioChunks = Callable[[int, int], AudioChunk]  # (audio stream index, chunk number) → the chunk, transcoded or cached
+# the source → its container as a context manager: open_input, or a checkout of streamer.media.hlsinputs
+Opener = Callable[[Input], AbstractContextManager[Any]]
 
 OFFSET_S = 10  # seconds added to every timestamp: B-frame and audio-priming decode times stay positive
 EPS_S = 0.0005  # keyframe times from the index are exact to the millisecond (Matroska): match within half
@@ -94,10 +96,12 @@ def _copied_stream(output: Any, stream: Any) -> Any:
 
 
 @contextmanager
-def _open_pair(path: Input, *, transcode: bool) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], io.BytesIO]]:
-    """The source, its selected streams, an fMP4 output in memory and the stream map: all closed after."""
+def _open_pair(
+    path: Input, *, transcode: bool, opener: Opener = open_input
+) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], io.BytesIO]]:
+    """The source, its selected streams, an fMP4 output in memory and the stream map: all closed (or given back) after."""
     buffer = io.BytesIO()
-    with open_input(path) as source, av.open(buffer, "w", format="mp4", options=MUX_OPTIONS) as output:
+    with opener(path) as source, av.open(buffer, "w", format="mp4", options=MUX_OPTIONS) as output:
         streams = _select(source)
         if streams.transcoded and not transcode:
             streams = _Streams(streams.video, None, False)
@@ -123,10 +127,10 @@ def _moof_offset(data: bytes) -> int:
     return at - 4
 
 
-def make_init(path: Input, *, transcode: bool = False) -> bytes:
+def make_init(path: Input, *, transcode: bool = False, opener: Opener = open_input) -> bytes:
     """``init.mp4``: the ``ftyp`` and the empty ``moov`` of the selected streams (with AAC for the sound if ``transcode``)."""
     try:
-        with _open_pair(path, transcode=transcode) as (_source, _streams, output, _mapping, buffer):
+        with _open_pair(path, transcode=transcode, opener=opener) as (_source, _streams, output, _mapping, buffer):
             output.start_encoding()
         return buffer.getvalue()
     except av.FFmpegError as exc:
@@ -205,17 +209,17 @@ def _transcoded(streams: _Streams, span: SegmentSpan, chunks: AudioChunks) -> li
 
 def make_segment(
     path: Input, span: SegmentSpan, chunks: AudioChunks | None = None, *, deadline: float = math.inf,
-    stop: threading.Event | None = None,
+    stop: threading.Event | None = None, opener: Opener = open_input,
 ) -> bytes:
     """``{n}.m4s``: the ``moof``/``mdat`` fragments of segment ``span``, without the init.
 
     Audio that is not copied comes from ``chunks``; without it, such audio is left out.
     Raises ``SegmentTimeout`` once ``time.monotonic()`` passes ``deadline``, ``SegmentAbandoned``
-    once ``stop`` is set; both are checked between packets.
+    once ``stop`` is set; both are checked between packets. The source is opened by ``opener``.
     """
     _check(deadline, stop)
     try:
-        with _open_pair(path, transcode=chunks is not None) as (source, streams, output, mapping, buffer):
+        with _open_pair(path, transcode=chunks is not None, opener=opener) as (source, streams, output, mapping, buffer):
             videos, audios = _collect(source, streams, span, deadline, stop)
             if streams.transcoded:
                 audios = _transcoded(streams, span, chunks)

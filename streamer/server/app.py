@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 tg.cancel_scope.cancel()
                 await pool.aclose()
+                hls_files.close()
         await probes.aclose()  # queued probes stop; a running one finishes its file (bounded by the probe timeout)
         if s3_probes_cache is not None:
             await s3_probes_cache.aclose()

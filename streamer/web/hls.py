@@ -36,6 +36,7 @@ from streamer.http.paths import parse_media_path
 from streamer.http.plan import plan_response
 from streamer.http.representation import Representation
 from streamer.media.jobs import JobError
+from streamer.media.hlsinputs import InputPool
 from streamer.media.hlsplan import INIT_NAME, SegmentSpan, format_playlist, parse_segment_number, plan_segments
 from streamer.media.keyframes import KeyframeCache
 from streamer.media.thumbcache import ThumbCache
@@ -67,6 +68,9 @@ RETRY_AFTER_S = 1
 # fragment after 10 s without a first byte.
 SEGMENT_DEADLINE_S = 8.0
 AUDIO_CACHE_SIZE = 2 << 30  # bytes
+# Opened sources kept idle for the next segment of the same file (0: open each segment afresh). Opening
+# a 1080p H.264 MKV makes FFmpeg decode frames to probe its streams: over half of a segment's time.
+INPUTS_KEPT = 4
 HLS_FORMAT = 2  # in every ETag: bump when the bytes of a playlist, init or segment would change
 BUSY = "Too many HLS segments are being made; try again."
 
@@ -186,6 +190,11 @@ class HlsFiles:
         self.waiting = 0
         self.abandoned = 0  # requests whose client left before their turn: nothing made
         self.stopped = 0  # segments stopped between packets because their client left
+        self.inputs = InputPool(INPUTS_KEPT)  # opened sources kept for the next segment: FFmpeg's stream probe once per file
+
+    def close(self) -> None:
+        """At shutdown: close the idle opened sources (one in use is closed when its segment ends)."""
+        self.inputs.close()
 
     @property
     def cache(self) -> KeyframeCache:
@@ -249,16 +258,17 @@ class HlsFiles:
         try:
             if resource == PLAYLIST_NAME:
                 return format_playlist(self._plan(opened)).encode()
+            opener = partial(self.inputs.checkout, tuple(opened.version))
             if resource == INIT_NAME:
                 with opened.reader() as source:
-                    return make_init(source, transcode=self.audio is not None)
+                    return make_init(source, transcode=self.audio is not None, opener=opener)
             number = parse_segment_number(resource)
             segments = self._plan(opened)
             if number is None or number >= len(segments):
                 raise HTTPException(404, f"No segment {number}: this video has segments 0 to {len(segments) - 1}")
             chunks = partial(self._sound, opened) if self.audio is not None else None
             with opened.reader() as source:
-                return make_segment(source, segments[number], chunks, deadline=deadline, stop=stop)
+                return make_segment(source, segments[number], chunks, deadline=deadline, stop=stop, opener=opener)
         except OSError as exc:
             raise http_error(exc) from exc
         except (SegmentError, AudioError) as exc:

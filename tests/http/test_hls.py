@@ -19,7 +19,7 @@ import pytest
 
 from streamer import Settings
 from streamer.media.keyframes import read_keyframes
-from tests.conftest import ServerThread, require_program, start_server
+from tests.conftest import ServerThread, fd_targets, require_program, start_server
 from tests.hlsclips import make_clips, packet_hashes, packet_times, segment_leads
 
 FRAME_S = 1 / 24
@@ -40,6 +40,7 @@ def hls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThrea
     running = start_server(Settings(media_dir=root, cache_dir=tmp_path_factory.mktemp("hls-cache")))
     yield running
     running.stop()
+    assert not fd_targets(under=str(root)), "the opened sources kept for the next segment are closed at shutdown"
 
 
 def url(server: ServerThread, name: str, resource: str = "index.m3u8") -> str:
@@ -181,6 +182,17 @@ def test_a_started_segment_stops_at_its_deadline(hls_server: ServerThread) -> No
     assert make_segment(source, span, deadline=time.monotonic() + 60)[4:8] == b"moof"
     with pytest.raises(SegmentTimeout):
         make_segment(source, span, deadline=time.monotonic() - 1)
+
+
+def test_the_next_segments_of_a_file_reuse_its_opened_source(hls_server: ServerThread) -> None:
+    inputs = hls_server.server.config.app.state.hls.inputs
+    opened, reused = inputs.opened, inputs.reused
+    with hls_server.client() as client:
+        bodies = [client.get(url(hls_server, "bframes.mov", resource)).content for resource in ("init.mp4", "0.m4s", "2.m4s", "1.m4s")]
+    assert all(bodies) and inputs.opened - opened <= 1 and inputs.reused - reused >= 3
+    root = str(hls_server.settings.media_dir)
+    assert sorted(fd_targets(under=root)) == sorted(inputs.idle_names()), "no source open but those kept"
+    assert os.path.realpath(f"{root}/sub dir/bframes.mov") in inputs.idle_names()
 
 
 def test_a_started_segment_stops_when_its_client_leaves(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -162,5 +162,6 @@ def test_probes_and_hls_never_read_outside(tmp_path: Path) -> None:
                 inits.add(init_of(("d", "v.mkv")))
             except HTTPException as exc:
                 assert exc.status_code == 404
+    hls.close()  # the opened sources it kept for the next segment
     assert "Evening" not in titles and "Morning" in titles, titles
     assert inits <= {inside_init}, "an init segment of the outside file was made"
