@@ -164,18 +164,24 @@ def _collect(
     videos: list[Any] = []
     audios: list[Any] = []
     video_done, audio_done = False, audio is None
-    for packet in source.demux(*(s for s in (video, audio) if s is not None)):
+    # pts * num / den with ints is the correctly rounded float of the exact time, as float(Fraction) is,
+    # without a Fraction per packet (they were a fifth of a kept source's segment)
+    scale = {s: (s.time_base.numerator, s.time_base.denominator) for s in (video, audio) if s is not None}
+    for packet in source.demux(*scale):
         _check(deadline, stop)  # an index that lies can send this loop through the whole file
-        if packet.pts is None or packet.size == 0:
+        pts = packet.pts
+        if pts is None or packet.size == 0:
             continue
-        time = float(packet.pts * packet.time_base)
-        if packet.stream is video and not video_done:
+        stream = packet.stream
+        num, den = scale[stream]
+        time = pts * num / den
+        if stream is video and not video_done:
             if not videos and not (packet.is_keyframe and time >= span.start - EPS_S):
                 continue  # before the keyframe the segment starts with
             video_done = bool(videos) and packet.is_keyframe and time >= hi
             if not video_done:
                 videos.append(packet)
-        elif packet.stream is audio and not audio_done:
+        elif stream is audio and not audio_done:
             audio_done = time >= hi
             if lo <= time < hi:
                 audios.append(packet)
@@ -207,6 +213,18 @@ def _transcoded(streams: _Streams, span: SegmentSpan, chunks: AudioChunks) -> li
     return packets
 
 
+def _mux_order(videos: list[Any], audios: list[Any]) -> list[tuple[Any, int]]:
+    """The packets by decode time, video first at a tie, each with ``OFFSET_S`` in its time base."""
+    timed = []
+    for is_audio, packets in enumerate((videos, audios)):
+        if packets:  # the packets of one list share their time base
+            time_base = packets[0].time_base
+            num, den, offset = time_base.numerator, time_base.denominator, round(OFFSET_S / time_base)
+            timed += [(p.dts * num / den, is_audio, p, offset) for p in packets]
+    timed.sort(key=lambda entry: entry[:2])
+    return [(packet, offset) for _, _, packet, offset in timed]
+
+
 def make_segment(
     path: Input, span: SegmentSpan, chunks: AudioChunks | None = None, *, deadline: float = math.inf,
     stop: threading.Event | None = None, opener: Opener = open_input,
@@ -228,9 +246,8 @@ def make_segment(
             for packet in audios:
                 if packet.dts is None:
                     packet.dts = packet.pts
-            for packet in sorted(videos + audios, key=lambda p: (float(p.dts * p.time_base), p.stream is not streams.video)):
+            for packet, offset in _mux_order(videos, audios):
                 _check(deadline, stop)
-                offset = round(OFFSET_S / packet.time_base)
                 packet.pts += offset
                 packet.dts += offset
                 packet.stream = mapping[packet.stream]
