@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import Future
 
 import pytest
 
 from streamer.http.ranges import ByteRange
 from streamer.sources.base import ReadCancelledError, SourceClosedError
-from streamer.sources.s3 import ADMIT_WAIT_S, READ_AHEAD, STREAM_WAIT_S, ObjectMeta, S3Source, parse_s3_url
+from streamer.sources.s3 import ADMIT_WAIT_S, READ_AHEAD, STREAM_WAIT_S, ObjectMeta, parse_s3_url
+from streamer.sources.s3source import S3Source
 
 SIZE = 3 * READ_AHEAD + 5
 META = ObjectMeta("clip.mp4", SIZE, '"abc-2"', 0)
+PATTERN = bytes(range(251)) * (SIZE // 251 + 2)
+
+
+def pattern(start: int, stop: int) -> bytes:
+    """Bytes ``start:stop`` of the fake object: ``i % 251`` at position ``i``."""
+    return PATTERN[start % 251 : start % 251 + stop - start]
 
 
 @pytest.mark.parametrize(
@@ -49,8 +57,19 @@ class RecordingBucket:
 
     def finish_get(self, meta: ObjectMeta, start: int, stop: int, future: Future[bytes]) -> memoryview:
         if not future.cancelled():
-            future.set_result(bytes(i % 251 for i in range(start, stop)))
+            future.set_result(pattern(start, stop))
         return memoryview(future.result())
+
+    async def aget_range(self, meta: ObjectMeta, start: int, stop: int, *, wait_s: float) -> memoryview:
+        return self.finish_get(meta, start, stop, self.start_get(meta, start, stop, wait_s=wait_s))
+
+    async def afinish_get(self, meta: ObjectMeta, start: int, stop: int, future: Future[bytes]) -> memoryview:
+        return self.finish_get(meta, start, stop, future)
+
+
+def read(source: S3Source, io: str, offset: int, length: int) -> bytes:
+    """A read in the sync form (``read_at``, a worker thread's) or the async one (``aread_at``, the loop's)."""
+    return bytes(source.read_at(offset, length) if io == "sync" else asyncio.run(source.aread_at(offset, length)))
 
 
 @pytest.mark.parametrize(
@@ -66,13 +85,14 @@ class RecordingBucket:
         pytest.param([], [(5, 5)], [(5, 10)], id="no-plan-exact-read"),
     ],
 )
+@pytest.mark.parametrize("io", ["sync", "async"])
 def test_read_ahead_is_bounded_by_the_planned_range(
-    body: list[ByteRange], reads: list[tuple[int, int]], gets: list[tuple[int, int]]
+    io: str, body: list[ByteRange], reads: list[tuple[int, int]], gets: list[tuple[int, int]]
 ) -> None:
     bucket = RecordingBucket()
     source = S3Source(bucket, META, body)  # type: ignore[arg-type]
     for offset, length in reads:
-        assert source.read_at(offset, length) == bytes(i % 251 for i in range(offset, offset + length))
+        assert read(source, io, offset, length) == pattern(offset, offset + length)
     assert bucket.gets == gets
 
 
@@ -83,21 +103,23 @@ def test_closed_source_refuses_reads() -> None:
         source.read_at(0, 1)
 
 
-def test_a_newcomer_waits_briefly_for_a_get_a_stream_under_way_longer() -> None:
+@pytest.mark.parametrize("io", ["sync", "async"])
+def test_a_newcomer_waits_briefly_for_a_get_a_stream_under_way_longer(io: str) -> None:
     """The first read decides admission (503 after ADMIT_WAIT_S); an admitted stream is not cut for a busy store."""
     bucket = RecordingBucket()
     source = S3Source(bucket, META, [ByteRange(0, SIZE)])  # type: ignore[arg-type]
     for offset in range(0, 3 * READ_AHEAD, READ_AHEAD):
-        source.read_at(offset, 10)
+        read(source, io, offset, 10)
     assert bucket.gets == [(0, READ_AHEAD), (READ_AHEAD, 2 * READ_AHEAD), (2 * READ_AHEAD, 3 * READ_AHEAD), (3 * READ_AHEAD, SIZE)]
     assert bucket.waits == [ADMIT_WAIT_S, STREAM_WAIT_S, STREAM_WAIT_S, STREAM_WAIT_S] and ADMIT_WAIT_S < STREAM_WAIT_S
 
 
-def test_a_seek_cancels_the_block_on_its_way_and_close_cancels_what_is_left() -> None:
+@pytest.mark.parametrize("io", ["sync", "async"])
+def test_a_seek_cancels_the_block_on_its_way_and_close_cancels_what_is_left(io: str) -> None:
     bucket = RecordingBucket()
     source = S3Source(bucket, META, [ByteRange(0, SIZE)])  # type: ignore[arg-type]
-    source.read_at(0, 10)
-    source.read_at(READ_AHEAD + 8, 10)  # not where the block fetched ahead starts
+    read(source, io, 0, 10)
+    read(source, io, READ_AHEAD + 8, 10)  # not where the block fetched ahead starts
     assert bucket.gets == [(0, READ_AHEAD), (READ_AHEAD, 2 * READ_AHEAD), (READ_AHEAD + 8, 2 * READ_AHEAD + 8),
                            (2 * READ_AHEAD + 8, SIZE)]
     assert [f.cancelled() for f in bucket.futures] == [False, True, False, False]
@@ -121,7 +143,8 @@ def test_read_cached_answers_from_the_block_fetched_and_never_fetches() -> None:
     source = S3Source(bucket, META, [ByteRange(0, SIZE)])  # type: ignore[arg-type]
     assert source.read_cached(0, 10) is None and bucket.gets == []
     source.read_at(0, 10)
-    assert source.read_cached(10, 10) == bytes(i % 251 for i in range(10, 20))
+    cached = source.read_cached(10, 10)
+    assert isinstance(cached, memoryview) and cached == pattern(10, 20)  # a slice, no copy
     assert source.read_cached(READ_AHEAD - 5, 10) is None  # past the block: only read_at may wait for more
     assert len(bucket.gets) == 2  # the block and the one on its way, nothing for read_cached
     source.cancel()

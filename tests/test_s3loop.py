@@ -64,3 +64,24 @@ def test_close_is_idempotent_and_refuses_later_work() -> None:
 def test_limit_must_admit_one(limit: int) -> None:
     with pytest.raises(ValueError, match="at least one"):
         StoreLoop(limit)
+
+
+def test_an_adopted_loop_runs_gets_in_place_and_close_ends_only_its_own() -> None:
+    """On the server's loop a GET is awaited in place; worker threads still submit to it, and
+    ``close`` cancels what was submitted, not the loop's other tasks (the server's)."""
+
+    async def main() -> None:
+        loop = StoreLoop(1)
+        assert loop.adopt(asyncio.get_running_loop()) and loop.is_current()
+        assert await held(loop, 1.0)  # in place: no future, no thread
+        other = asyncio.ensure_future(asyncio.sleep(30))  # a task of the server's
+        submitted = await asyncio.to_thread(loop.submit, held(loop, 1.0, asyncio.Event()))
+        await asyncio.sleep(0.05)
+        loop.close()
+        await asyncio.sleep(0.05)
+        assert submitted.cancelled() and loop.in_flight == 0
+        assert not other.done() and not loop.adopt(asyncio.get_running_loop())
+        other.cancel()
+
+    asyncio.run(main())
+    assert not StoreLoop(1).is_current()  # no loop yet, and none running here

@@ -115,6 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if bucket is not None:  # GETs to the store run on this loop: awaited in place, no thread between
+            bucket.use_loop(asyncio.get_running_loop())
         if settings.open_files:  # made here, not in create_app: an app never started holds no inotify
             files.cache = OpenFileCache.create(max_entries=settings.open_files, inactive_s=settings.open_file_idle)
         # running() closes the files of streams cancelled at shutdown, and the cache, after its sweeper stopped

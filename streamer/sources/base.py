@@ -31,7 +31,9 @@ class ByteSource(Protocol):
     """Bytes by position. ``blocking`` says whether ``read_at`` may wait on a disk (then: a thread).
 
     A blocking source may also offer ``read_cached``, which never waits: the bytes, or
-    ``None`` when only a blocking read could get them.
+    ``None`` when only a blocking read could get them; and ``aread_at``, a coroutine the
+    event loop awaits instead of sending ``read_at`` to a thread (an object store's GET).
+    Bytes may come as any bytes-like object (a ``memoryview`` of a buffer already read).
     """
 
     blocking: bool

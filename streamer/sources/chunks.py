@@ -3,8 +3,9 @@
 ``chunk_spans`` turns body segments into exact chunks: literal bytes as they are,
 file ranges as ``(offset, length)`` spans of ``chunk_size`` bytes (the last of
 each range shorter). ``iter_chunks`` and ``aiter_chunks`` are twins; the async
-one reads what the page cache holds in place (``read_cached``) and the rest
-through aiofiles' executor wrapper, so the loop never blocks.
+one awaits a source's own ``aread_at`` where it has one (an object store's GET,
+no thread), reads what the page cache holds in place (``read_cached``) and the
+rest through aiofiles' executor wrapper, so the loop never blocks.
 """
 
 from __future__ import annotations
@@ -53,11 +54,14 @@ def iter_chunks(source: ByteSource, spans: Iterable[bytes | Span]) -> Iterator[b
 async def aiter_chunks(source: ByteSource, spans: Iterable[bytes | Span]) -> AsyncIterator[bytes]:
     """Chunks read in place when that cannot block (memory, the page cache), else in a thread."""
     read_cached = getattr(source, "read_cached", None)
+    aread_at = getattr(source, "aread_at", None)
     for span in spans:
         if isinstance(span, bytes):
             yield span
         elif not source.blocking:
             yield source.read_at(*span)
+        elif aread_at is not None:
+            yield await aread_at(*span)
         elif read_cached is not None and (data := read_cached(*span)) is not None:
             yield data
         else:

@@ -5,39 +5,36 @@ Last-Modified; cached for ``META_TTL_S``), one ``Range: bytes=a-b`` GET per read
 with ``If-Match: <etag>``, so an object replaced mid-stream fails the read
 (``ObjectChangedError``) and two versions are never spliced. Any other store
 failure (down, slow, 5xx) is ``StoreUnavailableError``. Both are
-``SourceTruncatedError``: after the first byte they end the stream. Every call
-here blocks (run in worker threads); GETs run on the bucket's own event loop
-(``StoreLoop``), so a source's ``cancel()`` from any thread drops its GET and the
-connection at once, and at most ``max_gets`` run at a time. Credentials come from
-the AWS environment and never appear in messages.
+``SourceTruncatedError``: after the first byte they end the stream. GETs run on one
+event loop (``StoreLoop``: the server's once ``use_loop`` gave it, else a thread's),
+at most ``max_gets`` at a time. On that loop they are awaited in place (``aget_range``,
+``ahead``: no thread; cancelling the awaiting task drops the GET and its connection);
+the blocking calls (``head``, ``get_range``, ``finish_get``) are for worker threads,
+whose futures any thread may cancel. Credentials come from the AWS environment and
+never appear in messages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
+import anyio
 import obstore
 from obstore.exceptions import BaseError, NotFoundError, PreconditionError
 from obstore.store import S3Store
 
-from streamer.http.multipart import Segment
-from streamer.http.paths import is_served_name
-from streamer.http.ranges import ByteRange
-from streamer.http.representation import Representation, kind_of, media_type_for
 from streamer.sources.awsprofile import profile_settings
-from streamer.sources.base import ReadCancelledError, SourceClosedError, SourceTruncatedError
-from streamer.sources.catalog import THUMB_KINDS, Entry, Page, Subtitle
-from streamer.sources.listing import Position, encode_cursor, sort_key, subtitle_tracks
+from streamer.sources.base import ReadCancelledError, SourceClosedError, SourceTruncatedError, io_limiter
 from streamer.sources.s3loop import StoreLoop
 
 MiB = 1024 * 1024
@@ -157,13 +154,25 @@ class S3Bucket:
 
     def head(self, key: str) -> ObjectMeta:
         """The object's metadata, from the cache if younger than ``META_TTL_S``; ``FileNotFoundError`` if absent."""
-        now = time.monotonic()
         if (cached := self.cached_head(key)) is not None:
             return cached
+        asked = time.monotonic()
         with self._request(key) as store:
-            meta = _meta(obstore.head(store, key), key)
+            return self._remember(key, _meta(obstore.head(store, key), key), asked)
+
+    async def ahead(self, key: str) -> ObjectMeta:
+        """``head`` awaited: in place on the bucket's loop (cancellable), else through a worker thread."""
+        if (cached := self.cached_head(key)) is not None:
+            return cached
+        if not self._loop.is_current():
+            return await anyio.to_thread.run_sync(self.head, key, limiter=io_limiter())
+        asked = time.monotonic()
+        with self._request(key) as store:
+            return self._remember(key, _meta(await obstore.head_async(store, key), key), asked)
+
+    def _remember(self, key: str, meta: ObjectMeta, asked: float) -> ObjectMeta:
         with self._lock:
-            self._metas[key] = (now + META_TTL_S, meta)
+            self._metas[key] = (asked + META_TTL_S, meta)
             self._metas.move_to_end(key)
             while len(self._metas) > META_ENTRIES:
                 self._metas.popitem(last=False)
@@ -192,9 +201,7 @@ class S3Bucket:
                 data = memoryview(future.result())
             except CancelledError:
                 raise ReadCancelledError(f"{meta.key}: the read was cancelled") from None
-        if len(data) != stop - start:
-            raise SourceTruncatedError(f"{meta.key}: the store sent {len(data)} of {stop - start} bytes")
-        return data
+        return _exact(meta, start, stop, data)
 
     def get_range(self, meta: ObjectMeta, start: int, stop: int, *, wait_s: float = ADMIT_WAIT_S,
                   on_start: Callable[[Future[Buffer]], None] | None = None) -> memoryview:
@@ -204,12 +211,42 @@ class S3Bucket:
             on_start(future)
         return self.finish_get(meta, start, stop, future)
 
+    async def aget_range(self, meta: ObjectMeta, start: int, stop: int, *, wait_s: float = ADMIT_WAIT_S) -> memoryview:
+        """``get_range`` awaited: on the bucket's loop in place (no thread, no future), else through ``start_get``.
+
+        Cancelling the awaiting task ends the GET at once and closes its connection.
+        """
+        store = self._store
+        if store is None:
+            raise SourceClosedError(repr(self))
+        if not self._loop.is_current():
+            return await self.afinish_get(meta, start, stop, self.start_get(meta, start, stop, wait_s=wait_s))
+        with self._request(meta.key):
+            data = memoryview(await self._get(store, meta.key, {"range": (start, stop), "if_match": meta.etag}, wait_s))
+        return _exact(meta, start, stop, data)
+
+    async def afinish_get(self, meta: ObjectMeta, start: int, stop: int, future: Future[Buffer]) -> memoryview:
+        """``finish_get`` awaited (the GET was started by ``start_get``): ``ReadCancelledError`` if it was cancelled."""
+        with self._request(meta.key):
+            try:
+                data = memoryview(await asyncio.wrap_future(future))
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not future.cancelled() or (task is not None and task.cancelling()):
+                    raise  # this task is being cancelled, not only the GET it waited for
+                raise ReadCancelledError(f"{meta.key}: the read was cancelled") from None
+        return _exact(meta, start, stop, data)
+
     async def _get(self, store: S3Store, key: str, options: Any, wait_s: float) -> Buffer:
         async with self._loop.slot(wait_s) as admitted:
             if not admitted:
                 raise StoreBusyError(f"all {self.max_gets} GETs to the store stayed busy for {wait_s:g} s")
             result = await obstore.get_async(store, key, options=options)
             return await result.bytes_async()  # obstore's Bytes: a buffer, not copied into Python bytes
+
+    def use_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run GETs on ``loop`` (the server's): its coroutines then await them with no thread between."""
+        self._loop.adopt(loop)
 
     @property
     def gets_in_flight(self) -> int:
@@ -235,144 +272,7 @@ class S3Bucket:
         self._loop.close()
 
 
-class S3Source:
-    """One version of one object, read by position in ranged GETs of up to ``READ_AHEAD`` bytes.
-
-    ``body`` (the planned segments) bounds the read-ahead: a GET never runs past the end of
-    the range being sent, so a 2-byte probe costs 2 bytes. While one block is being sent the
-    next block of the same range is already on its way (one GET in flight per stream), so
-    the store's latency overlaps the client's sending. Reads of one source are serialised by
-    its response; ``cancel`` and ``close`` may come from any thread.
-    """
-
-    blocking = True
-
-    def __init__(self, bucket: S3Bucket, meta: ObjectMeta, body: Iterable[Segment] = ()) -> None:
-        self.bucket = bucket
-        self.meta = meta
-        self._ranges = [s for s in body if isinstance(s, ByteRange)]
-        self._buffer = memoryview(b"")
-        self._base = 0
-        self._closed = False
-        self._cancelled = False
-        self._reads = 0
-        self._get: Future[Buffer] | None = None  # the GET a read waits for
-        self._next: tuple[int, int, Future[Buffer]] | None = None  # the block after the buffer, on its way
-
-    def _span_stop(self, offset: int, length: int) -> int:
-        for span in self._ranges:
-            if span.start <= offset < span.stop:
-                return span.stop
-        return offset + length
-
-    def read_cached(self, offset: int, length: int) -> bytes | None:
-        """The bytes if the block already fetched holds them, else ``None``: never waits (no worker thread)."""
-        start = offset - self._base
-        if self._closed or self._cancelled or start < 0 or start + length > len(self._buffer):
-            return None
-        return bytes(self._buffer[start : start + length])
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        """Exactly ``length`` bytes at ``offset`` of this version; raises rather than return fewer."""
-        if self._closed:
-            raise SourceClosedError(self.meta.key)
-        if self._cancelled:
-            raise ReadCancelledError(self.meta.key)
-        start = offset - self._base
-        if 0 <= start and start + length <= len(self._buffer):
-            return bytes(self._buffer[start : start + length])
-        span_stop = min(self._span_stop(offset, length), self.meta.size)
-        stop = min(max(offset + length, min(span_stop, offset + READ_AHEAD)), self.meta.size)
-        wait_s = ADMIT_WAIT_S if self._reads == 0 else STREAM_WAIT_S  # a stream under way waits longer than a newcomer
-        self._reads += 1
-        ahead, self._next = self._next, None
-        if ahead is not None and ahead[0] == offset and ahead[1] >= offset + length:
-            stop, future = ahead[1], ahead[2]
-        else:
-            if ahead is not None:
-                ahead[2].cancel()  # a seek: the block on its way is not the one wanted
-            future = self.bucket.start_get(self.meta, offset, stop, wait_s=wait_s)
-        self._get = future
-        try:
-            if self._cancelled:  # cancelled between the check above and now
-                future.cancel()
-            self._buffer = memoryview(b"")
-            self._buffer = self.bucket.finish_get(self.meta, offset, stop, future)
-        finally:
-            self._get = None
-        self._base = offset
-        if stop < span_stop and not self._cancelled:
-            self._next = (stop, min(span_stop, stop + READ_AHEAD),
-                          self.bucket.start_get(self.meta, stop, min(span_stop, stop + READ_AHEAD), wait_s=STREAM_WAIT_S))
-        if len(self._buffer) < length:
-            raise SourceTruncatedError(f"{self.meta.key}: ends before {offset + length}")
-        return bytes(self._buffer[:length])
-
-    def cancel(self) -> None:
-        """From any thread: GETs in flight end at once, and this read and every later one raise ``ReadCancelledError``."""
-        self._cancelled = True
-        for future in (self._get, self._next[2] if self._next is not None else None):
-            if future is not None:
-                future.cancel()
-
-    def close(self) -> None:
-        self.cancel()
-        self._closed = True
-        self._buffer = memoryview(b"")
-        self._next = None
-
-
-def list_page(bucket: S3Bucket, rel: tuple[str, ...], after: Position | None, limit: int,
-              sort: str = "name", order: str = "asc") -> Page:
-    """One page of the "folder" ``rel`` of the bucket, in the order and shape of ``catalog.list_folder``'s."""
-    folders, objects = bucket.list("".join(name + "/" for name in rel))
-    if rel and not folders and not objects:
-        raise FileNotFoundError("/".join(rel))
-    items: list[tuple[Position, str | ObjectMeta]] = [(Position(True, 0, f), f) for f in folders if is_served_name(f)]
-    for meta in objects:
-        name = meta.key.rpartition("/")[2]
-        number = 0 if sort == "name" else meta.mtime_ns if sort == "date" else meta.size
-        if is_served_name(name):
-            items.append((Position(False, number, name), meta))
-    keyed = sorted(((sort_key(p, sort, order), p, item) for p, item in items), key=lambda t: t[0])
-    if after is not None:
-        start = sort_key(after, sort, order)
-        keyed = [k for k in keyed if k[0] > start]
-    chosen = keyed[: limit + 1]
-    names = [meta.key.rpartition("/")[2] for meta in objects]
-    entries = [_entry(rel, position.name, item, names) for _, position, item in chosen[:limit]]
-    next_cursor = encode_cursor(chosen[limit - 1][1], sort, order) if len(chosen) > limit else None
-    return Page("/".join(rel), len(items), entries, next_cursor)
-
-
-def _entry(rel: tuple[str, ...], name: str, item: str | ObjectMeta, names: list[str]) -> Entry:
-    path = "/".join((*rel, name))
-    if isinstance(item, str):
-        return Entry(name, path, "folder", None, None, "", None, f"api/media?path={quote(path)}", None)
-    rep = representation(item, name)
-    mtime = datetime.fromtimestamp(item.mtime_ns // 10**9, UTC).isoformat(timespec="seconds")
-    kind = kind_of(rep.media_type).value
-    return Entry(name, path, kind, item.size, rep.media_type, mtime, str(rep.etag), f"media/{quote(path)}", None,
-                 thumb=f"thumbs/{quote(path)}" if kind in THUMB_KINDS else None, real_path=probe_identity(item),
-                 mtime_ns=item.mtime_ns, subtitles=_subtitles(rel, name, names) if kind == "video" else [])
-
-
-def _subtitles(rel: tuple[str, ...], name: str, names: list[str]) -> list[Subtitle]:
-    """The .srt/.vtt objects beside a video, as the folder catalog lists them."""
-    return [Subtitle("subtitles/" + quote("/".join((*rel, n))), language, label) for n, language, label in subtitle_tracks(name, names)]
-
-
-def probe_identity(meta: ObjectMeta) -> str:
-    """What an object's probe is keyed by (an entry's ``real_path``): key, size and the store's ETag."""
-    return f"{meta.key}\0{meta.size}\0{meta.etag}"
-
-
-def parse_probe_identity(identity: str) -> ObjectMeta:
-    """The version ``probe_identity`` named (no Last-Modified: a probe does not need it)."""
-    key, size, etag = identity.rsplit("\0", 2)
-    return ObjectMeta(key, int(size), etag, 0)
-
-
-def representation(meta: ObjectMeta, name: str) -> Representation:
-    """What the object looks like over HTTP; its ETag is made from the store's, so every replica agrees."""
-    return Representation(meta.size, meta.mtime_ns, media_type_for(name), name, validator=meta.validator)
+def _exact(meta: ObjectMeta, start: int, stop: int, data: memoryview) -> memoryview:
+    if len(data) != stop - start:
+        raise SourceTruncatedError(f"{meta.key}: the store sent {len(data)} of {stop - start} bytes")
+    return data

@@ -3,13 +3,16 @@
 The same planned core as a folder: the object's metadata (one cached HEAD) makes the
 ``Representation``, ``plan_response`` decides, ``MediaResponse`` streams. For a GET
 the first read happens before any header is sent, so a replaced object re-plans the
-request and a failing store is a 503 with Retry-After, never a 500 or a hang.
+request and a failing store is a 503 with Retry-After, never a 500 or a hang. That read
+(and a HEAD to the store when the metadata is not cached) is awaited on the server's loop
+with no thread between, and watched: a client that leaves cancels it at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,13 +20,15 @@ from typing import Any, TypeVar
 from asyncer import asyncify
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
+from starlette.types import Receive
 
 from streamer.http.paths import parse_media_path
 from streamer.http.ranges import ByteRange
 from streamer.sources.base import io_limiter
 from streamer.sources.chunks import CHUNK_SIZE
-from streamer.sources.s3 import ObjectChangedError, S3Bucket, S3Source, StoreBusyError, StoreUnavailableError
-from streamer.sources.s3 import list_page, parse_probe_identity, representation
+from streamer.sources.s3 import ObjectChangedError, S3Bucket, StoreBusyError, StoreUnavailableError
+from streamer.sources.s3listing import list_page, parse_probe_identity, representation
+from streamer.sources.s3source import S3Source
 from streamer.sources.s3reader import open_object
 from streamer.media.probe import probe_stream
 from streamer.media.probecache import ProbeCache
@@ -63,6 +68,32 @@ async def in_thread(bucket_call: Callable[..., T], *args: Any) -> T:
         raise store_unavailable(exc) from exc
 
 
+async def _disconnect(receive: Receive, work: asyncio.Task[Any]) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    work.cancel()
+
+
+async def unless_gone(receive: Receive, work: Awaitable[T]) -> T:
+    """``work`` (a store call), cancelled at once if the client disconnects first (then 499, which
+    nobody reads); store failures become HTTP answers as in ``in_thread``."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnect(receive, task))
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if watcher.done() and not watcher.cancelled() and not (current is not None and current.cancelling()):
+            raise HTTPException(499, "The client closed the request.") from None
+        raise
+    except FileNotFoundError as exc:
+        raise HTTPException(404, "Not Found") from exc
+    except StoreUnavailableError as exc:
+        raise store_unavailable(exc) from exc
+    finally:
+        watcher.cancel()
+
+
 class S3Files:
     """A FastAPI dependency serving the objects of ``bucket`` like ``MediaFiles`` serves a folder."""
 
@@ -90,7 +121,7 @@ class S3Files:
         pace = effective_rate(rate, self.rate)
         key = "/".join(names)
         for attempt in range(PLAN_ATTEMPTS):
-            meta = self.bucket.cached_head(key) or await in_thread(self.bucket.head, key)  # no thread when cached
+            meta = self.bucket.cached_head(key) or await unless_gone(request.receive, self.bucket.ahead(key))
             plan = plan_for(request, representation(meta, names[-1]), download=download)
             raise_if_bodiless(plan)
             check_paced_duration(plan, rate, pace, self.max_paced_s)
@@ -99,7 +130,7 @@ class S3Files:
             if request.method != "GET" or first is None:
                 break
             try:  # the first read before any header: its failures can still be answered properly
-                await in_thread(source.read_at, first.start, min(len(first), self.chunk_size))
+                await unless_gone(request.receive, source.aread_at(first.start, min(len(first), self.chunk_size)))
                 break
             except ObjectChangedError as exc:
                 source.close()

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -280,6 +281,35 @@ def test_a_client_that_leaves_cancels_its_get_and_the_cap_refuses_newcomers(io: 
         assert wait_for(lambda: runtime(server)["store_gets_in_flight"] == 0, 3) < 3
         assert runtime(server)["store_requests_in_flight"] == 0
         assert store_connections(weed.port) <= during - 1
+        os.kill(weed.process.pid, signal.SIGCONT)
+        stopped = False
+        assert get(server, "/media/big.bin", range="bytes=0-1").status_code == 206
+    finally:
+        if stopped:
+            os.kill(weed.process.pid, signal.SIGCONT)
+        server.stop()
+
+
+@pytest.mark.parametrize("io", ["sync", "async"])
+def test_a_client_that_leaves_before_the_first_byte_cancels_the_first_get(io: str, weed: Weed, media_root: Path) -> None:
+    """The first read happens while the request is planned, before any header: the store stalls
+    (SIGSTOP) under it, the client hangs up, and that GET ends at once (its connection to the
+    store closed), rather than at the store's 30 s timeout."""
+    settings = replace(settings_for(media_root, io), s3_url=f"s3://{BUCKET}/lib", s3_endpoint=weed.endpoint)
+    server = start_server(settings)
+    stopped = False
+    try:
+        assert get(server, "/media/big.bin", range="bytes=0-1").status_code == 206  # the metadata is cached now
+        before = store_connections(weed.port)
+        os.kill(weed.process.pid, signal.SIGSTOP)
+        stopped = True
+        with socket.create_connection(("127.0.0.1", server.port)) as raw:
+            raw.sendall(b"GET /media/big.bin HTTP/1.1\r\nhost: test\r\nrange: bytes=5000-\r\n\r\n")
+            wait_for(lambda: runtime(server)["store_gets_in_flight"] == 1, 10)
+            during = store_connections(weed.port)
+        assert wait_for(lambda: runtime(server)["store_gets_in_flight"] == 0, 3) < 3
+        assert runtime(server)["store_requests_in_flight"] == 0
+        assert store_connections(weed.port) <= max(before, during - 1)
         os.kill(weed.process.pid, signal.SIGCONT)
         stopped = False
         assert get(server, "/media/big.bin", range="bytes=0-1").status_code == 206
