@@ -9,6 +9,8 @@ starts ``streamer serve`` on the 1080p clip and has wrk's 1, 4, then 16 connecti
 for ``--duration`` s each while one more times ``GET /healthz`` back to back (and alone first), against
 each of ``VARIANTS`` in turn; ffmpeg is run by as many threads for the same time. Every segment is made
 anew (streamer keeps no segment; it may keep the source open). Note the load average.
+Last, the 1080p clip from a bucket: SeaweedFS, one ``streamer serve s3://`` replica, and the segment p50 against
+the same segments from the disk, fetched alternately (A/B in the same minute). ``--s3-only``: that line alone.
 """
 
 from __future__ import annotations
@@ -197,14 +199,48 @@ def http_figures(folder: Path, seconds: int, duration: float) -> None:
         print(f"ffmpeg -c copy, {clients} at once: {rate:.1f} segments/s; load {os.getloadavg()[0]:.2f}")
 
 
+def segment_p50_s3_against_disk(folder: Path, clip: Path, rounds: int = 3) -> None:
+    """One client fetches every segment of ``clip`` from a bucket replica and from a folder server, alternately."""
+    from bench.s3stack import BUCKET, PREFIX, bucket_store, replica, seaweedfs  # SeaweedFS only for this figure
+    import obstore
+
+    with seaweedfs(folder / "seaweedfs") as (endpoint, _weed), replica(endpoint, folder, "s3-replica") as (bucket_url, _):
+        obstore.put(bucket_store(endpoint), f"{PREFIX}/{clip.name}", clip.read_bytes())
+        disk, disk_url = start_server(clip.parent, folder / "disk-cache", {})
+        try:
+            times: dict[str, list[float]] = {"s3": [], "disk": []}
+            with httpx.Client(timeout=60) as client:
+                playlist = client.get(f"{bucket_url}/hls/{clip.name}/index.m3u8").text
+                names = [line for line in playlist.splitlines() if line.endswith(".m4s")]
+                for _ in range(rounds):
+                    for name in names:
+                        for label, base in (("s3", bucket_url), ("disk", disk_url)):
+                            took, answer = timed(client.get, f"{base}/hls/{clip.name}/{name}")
+                            assert answer.status_code == 200, answer.text
+                            times[label].append(took)
+        finally:
+            disk.terminate()
+            disk.wait(timeout=30)
+    s3, local = statistics.median(times["s3"]), statistics.median(times["disk"])
+    print(f"segment p50 over S3 (SeaweedFS, s3://{BUCKET}/{PREFIX}) {ms(s3)} against {ms(local)} from disk "
+          f"({s3 / local:.2f}x, {len(times['s3'])} segments each, one client); load {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=int, default=120)
     parser.add_argument("--hd-seconds", type=int, default=120)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--s3-only", action="store_true", help="only the segment p50 over S3 against disk")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
+        if args.s3_only:
+            (Path(folder) / "hd").mkdir()
+            make_hd_clip(Path(folder) / "hd" / "hd.mkv", args.hd_seconds)
+            segment_p50_s3_against_disk(Path(folder), Path(folder) / "hd" / "hd.mkv")
+            return
         http_figures(Path(folder), args.hd_seconds, args.duration)
+        segment_p50_s3_against_disk(Path(folder), Path(folder) / "hd" / "hd.mkv")
         clip = Path(folder) / "long.mkv"
         made, _ = timed(make_long_clip, clip, args.minutes)
         print(f"clip: {args.minutes} min, {clip.stat().st_size / 1e6:.0f} MB, made in {made:.0f} s")

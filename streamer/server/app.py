@@ -40,6 +40,7 @@ from streamer.web.subtitles import SUBTITLE_CACHE_BYTES, EmbeddedSubtitles, subt
 from streamer.web.load import LoadLimits, load_router
 from streamer.web.hls import HlsFiles, hls_router
 from streamer.web.media import MediaFiles, media_router
+from streamer.web.s3hls import BucketVideos
 from streamer.web.s3media import S3Files, s3_probes, s3_router
 from streamer.sources.s3 import S3Bucket
 from streamer.web.thumbs import Thumbnails, thumbs_router
@@ -154,8 +155,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     s3_probes_cache = s3_probes(bucket, settings.cache_dir / "s3probes.sqlite3") if bucket is not None else None
     s3 = S3Files(bucket, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout, rate=settings.rate_limit or None,
                  max_paced_s=settings.max_duration, probes=s3_probes_cache) if bucket is not None else None
-    app.state.hls = hls_files = HlsFiles(
-        settings.media_dir, settings.cache_dir, pool=pool, audio_cache_size=settings.hls_audio_cache_size
+    app.state.hls = hls_files = HlsFiles(  # a bucket's videos when serving one, else the folder's
+        settings.media_dir if bucket is None else None, settings.cache_dir, pool=pool,
+        audio_cache_size=settings.hls_audio_cache_size, opener=BucketVideos(bucket) if bucket is not None else None,
     )
     routers = [
         page_router(),

@@ -46,17 +46,17 @@ Pending policy: cached probes are returned at once; uncached entries of the page
 request (poll the same page) returns them. Results are cached by the file's size and mtime (its ETag)."""
 
 
-async def page_json(page: Page, probes: ProbeCache | None, *, hls: bool = True) -> dict[str, Any]:
+async def page_json(page: Page, probes: ProbeCache | None) -> dict[str, Any]:
     """One page of a listing as ``/api/media`` answers it, folder or bucket: probes as the pending policy says."""
     keys = {e.path: ProbeKey(e.real_path, e.size or 0, e.mtime_ns) for e in page.entries if e.kind in PROBED_KINDS}
     found, waiting = ({}, list(keys.values())) if probes is None else await probes.get_many(keys.values(), PROBE_DEADLINE_S)
     unfinished = set(waiting)
     pending = [p for p, key in keys.items() if key in unfinished]
-    entries = [_entry_json(e, found.get(keys[e.path]) if e.path in keys else None, hls) for e in page.entries]
+    entries = [_entry_json(e, found.get(keys[e.path]) if e.path in keys else None) for e in page.entries]
     return {"path": page.path, "total": page.total, "entries": entries, "next_cursor": page.next_cursor, "pending": pending}
 
 
-def _entry_json(entry: Entry, probe: dict[str, Any] | None, hls: bool) -> dict[str, Any]:
+def _entry_json(entry: Entry, probe: dict[str, Any] | None) -> dict[str, Any]:
     body = asdict(entry)
     del body["real_path"], body["mtime_ns"]  # the catalog's internals, never in the JSON
     if entry.kind == "folder":
@@ -64,8 +64,8 @@ def _entry_json(entry: Entry, probe: dict[str, Any] | None, hls: bool) -> dict[s
     playback = decide(entry.kind, probe, entry.faststart)
     if entry.kind == "video":
         body["subtitles"] += embedded_tracks(entry.path, probe)
-    playlist = hls_url(entry, playback) if hls else None
-    return {**body, "probe": probe, "playback": asdict(playback) if playback is not None else None, "hls": playlist}
+    playback_json = asdict(playback) if playback is not None else None
+    return {**body, "probe": probe, "playback": playback_json, "hls": hls_url(entry, playback)}
 
 
 def embedded_tracks(path: str, probe: dict[str, Any] | None) -> list[dict[str, Any]]:

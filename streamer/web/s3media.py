@@ -187,7 +187,7 @@ def s3_router(files: S3Files, *, io: str = "async", thumbnails: Thumbnails | Non
     ) -> dict[str, Any]:
         names, after = parse_listing(path, cursor, sort, order)
         page = await in_thread(list_page, files.bucket, names, after, limit, sort, order)
-        return await page_json(page, files.probes, hls=False)  # HLS does not read buckets yet
+        return await page_json(page, files.probes)
 
     async def readyz() -> str:
         await in_thread(files.bucket.check)

@@ -1,0 +1,179 @@
+"""HLS of a bucket's videos, end to end: a real SeaweedFS, two real replicas (one per io form), ffmpeg as the player.
+
+A folder server over the same clips is the reference: every playlist, init and segment made from
+the bucket (PyAV reading ranged GETs with If-Match, sound converted by a worker reading the object)
+is byte for byte the one made from the file. An object replaced while a segment is read is a 503
+with Retry-After, never a segment of two versions; a store that is down is a 503 too.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import obstore
+import pytest
+
+from streamer import Settings
+from streamer.media.keyframes import read_keyframes
+from streamer.web import s3hls
+from tests.conftest import ServerThread, free_port, require_program, settings_for, start_server
+from tests.hlsclips import make_clips, packet_hashes
+from tests.integration.conftest import BUCKET, Weed
+from tests.integration.test_s3 import runtime
+
+CLIPS = ("bframes.mkv", "bframes.mp4", "ac3.mkv")  # Matroska Cues; an MP4 with its moov at the end; sound to convert
+FRAME_S = 1 / 24
+
+
+@dataclass
+class Stack:
+    replicas: list[ServerThread]
+    folder: ServerThread
+    clips: Path
+
+
+@pytest.fixture(scope="module")
+def stack(weed: Weed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_program("ffmpeg", "Debian: ffmpeg")
+    made = make_clips(tmp_path_factory.mktemp("hls-clips"))
+    clips = tmp_path_factory.mktemp("s3hls-folder")
+    for name in CLIPS:
+        shutil.copy(made[name], clips / name)
+        obstore.put(weed.store(), f"hls/{name}", (clips / name).read_bytes())
+    replicas = []
+    for io in ("async", "sync"):
+        settings = replace(settings_for(clips, io), s3_url=f"s3://{BUCKET}/hls", s3_endpoint=weed.endpoint,
+                           cache_dir=tmp_path_factory.mktemp(f"s3hls-cache-{io}"), media_workers=1)
+        replicas.append(start_server(settings))
+    folder = start_server(Settings(media_dir=clips, cache_dir=tmp_path_factory.mktemp("s3hls-cache-folder"), media_workers=1))
+    yield Stack(replicas, folder, clips)
+    for server in (*replicas, folder):
+        server.stop()
+
+
+def url(server: ServerThread, name: str, resource: str = "index.m3u8") -> str:
+    return f"{server.base_url}/hls/{name}/{resource}"
+
+
+def resources(client: httpx.Client, server: ServerThread, name: str) -> dict[str, httpx.Response]:
+    playlist = client.get(url(server, name))
+    assert playlist.status_code == 200, playlist.text
+    names = ["init.mp4", *(line for line in playlist.text.splitlines() if line.endswith(".m4s"))]
+    return {"index.m3u8": playlist, **{resource: client.get(url(server, name, resource)) for resource in names}}
+
+
+@pytest.mark.clients
+@pytest.mark.parametrize("name", ["bframes.mkv", "bframes.mp4"])
+def test_ffmpeg_plays_the_bucket_packet_for_packet(stack: Stack, name: str) -> None:
+    assert packet_hashes(url(stack.replicas[0], name)) == packet_hashes(str(stack.clips / name))
+
+
+@pytest.mark.parametrize("name", CLIPS)
+def test_every_resource_is_the_bytes_made_from_the_file(stack: Stack, name: str) -> None:
+    """Read through ranged GETs or from the disk, PyAV sees the same bytes: the same playlist, init and
+    segments (the converted sound too, made by a worker reading the object); the ETags differ (the store's)."""
+    with httpx.Client(timeout=60) as client:
+        bucket = resources(client, stack.replicas[0], name)
+        folder = resources(client, stack.folder, name)
+    assert list(bucket) == list(folder) and len(bucket) > 3
+    for resource, answer in bucket.items():
+        assert answer.status_code == 200 and answer.content == folder[resource].content, resource
+        assert answer.headers["etag"] != folder[resource].headers["etag"]
+    durations = [float(line[8:].rstrip(",")) for line in bucket["index.m3u8"].text.splitlines() if line.startswith("#EXTINF:")]
+    index = read_keyframes(stack.clips / name)
+    assert index is not None and sum(durations) == pytest.approx(index.duration, abs=FRAME_S)
+
+
+def test_replicas_agree_and_segments_are_planned(stack: Stack) -> None:
+    """Validators come from the store's ETag: either replica answers the other's conditional request."""
+    one, other = stack.replicas
+    with httpx.Client(timeout=60) as client:
+        first = client.get(url(one, "bframes.mkv", "1.m4s"))
+        second = client.get(url(other, "bframes.mkv", "1.m4s"))
+        assert first.status_code == second.status_code == 200 and first.content == second.content
+        assert first.headers["etag"] == second.headers["etag"] and first.headers["etag"].startswith('"')
+        assert first.headers["last-modified"] == second.headers["last-modified"]
+        assert client.get(url(other, "bframes.mkv", "1.m4s"), headers={"if-none-match": first.headers["etag"]}).status_code == 304
+        part = client.get(url(other, "bframes.mkv", "1.m4s"), headers={"range": "bytes=10-109", "if-range": first.headers["etag"]})
+        assert part.status_code == 206 and part.content == first.content[10:110]
+        head = client.head(url(one, "bframes.mkv", "1.m4s"))
+        assert head.status_code == 200 and head.headers["content-length"] == str(len(first.content)) and not head.content
+        assert client.get(url(one, "bframes.mkv", "99.m4s")).status_code == 404
+        assert client.get(url(one, "missing.mkv")).status_code == 404
+    for server in stack.replicas:
+        assert runtime(server)["store_requests_in_flight"] == 0 and runtime(server)["store_gets_in_flight"] == 0
+
+
+def test_the_bucket_listing_links_its_playlists(stack: Stack) -> None:
+    deadline_polls = 300
+    with httpx.Client(base_url=stack.replicas[0].base_url, timeout=60) as client:
+        for _ in range(deadline_polls):
+            page = client.get("/api/media").json()
+            if not page["pending"]:
+                break
+        entries = {entry["name"]: entry for entry in page["entries"]}
+        assert entries["bframes.mkv"]["playback"]["verdict"] == "hls"
+        assert entries["bframes.mkv"]["hls"] == "hls/bframes.mkv/index.m3u8"
+        assert client.get("/" + entries["bframes.mkv"]["hls"]).status_code == 200
+
+
+def test_an_object_replaced_while_its_segment_is_read_is_never_mixed(
+    stack: Stack, weed: Weed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small GETs, and the object is replaced after the segment's third one: the next GET is refused
+    (412, If-Match), the answer is a 503 with Retry-After, and the retry is made from the new version alone."""
+    store, server = weed.store(), stack.replicas[0]
+    obstore.put(store, "hls/swap.mkv", (stack.clips / "bframes.mkv").read_bytes())
+    reads = {"armed": False, "count": 0}
+    real = s3hls.WatchedReader.readinto
+
+    def replacing(self: s3hls.WatchedReader, buffer: bytearray | memoryview) -> int:
+        if reads["armed"]:
+            reads["count"] += 1
+            if reads["count"] == 3:
+                obstore.put(store, "hls/swap.mkv", (stack.clips / "ac3.mkv").read_bytes())
+        return real(self, buffer)
+
+    monkeypatch.setattr(s3hls, "SEGMENT_BLOCK", 4096)
+    monkeypatch.setattr(s3hls.WatchedReader, "readinto", replacing)
+    with httpx.Client(timeout=60) as client:
+        old = client.get(url(server, "swap.mkv", "1.m4s"))
+        assert old.status_code == 200
+        reads["armed"] = True
+        cut = client.get(url(server, "swap.mkv", "2.m4s"))
+        assert reads["count"] > 3, "the replacement came before the last read"
+        assert cut.status_code == 503 and cut.headers["retry-after"] and "changed" in cut.json()["detail"]
+        reads["armed"] = False
+        again = client.get(url(server, "swap.mkv", "1.m4s"))
+        assert again.status_code == 200 and again.headers["etag"] != old.headers["etag"]
+        assert again.content == client.get(url(stack.folder, "ac3.mkv", "1.m4s")).content
+
+
+def test_a_store_that_is_down_is_503_with_retry_after(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = replace(settings_for(tmp_path, "async"), s3_url=f"s3://{BUCKET}/hls", s3_endpoint=dead, cache_dir=tmp_path / "cache")
+    server = start_server(settings)
+    try:
+        with server.client() as client:
+            for resource in ("index.m3u8", "0.m4s"):
+                answer = client.get(f"/hls/bframes.mkv/{resource}")
+                assert answer.status_code == 503 and answer.headers["retry-after"], answer.text
+                assert "object store" in answer.json()["detail"]
+    finally:
+        server.stop()
+
+
+def test_bench_segment_p50_over_s3_smoke(stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """bench.hls's S3 line, tiny: its own SeaweedFS, replica and folder server, one round of a small clip."""
+    from bench.hls import segment_p50_s3_against_disk
+
+    (tmp_path / "clip").mkdir()
+    clip = tmp_path / "clip" / "bframes.mkv"
+    shutil.copy(stack.clips / "bframes.mkv", clip)
+    segment_p50_s3_against_disk(tmp_path, clip, rounds=1)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("segment p50 over S3") and "from disk" in line, line
