@@ -201,3 +201,13 @@ def test_probing_in_threads_leaves_the_loop_free(corpus: dict[str, Path]) -> Non
 
     lateness = asyncio.run(main())
     assert lateness[len(lateness) // 2] < 0.002, f"median loop lateness {lateness[len(lateness) // 2] * 1000:.2f} ms"
+
+
+@pytest.mark.parametrize("name", ["faststart", "moov-at-end", "rotated", "mkv", "mp3", "text", "truncated"])
+def test_a_file_object_probes_like_its_path(corpus: dict[str, Path], name: str) -> None:
+    """What a bucket's objects are probed through (``probe_stream``): the same record, rotations read from
+    the same file object (its position put back for the demuxer)."""
+    from streamer.media.probe import probe_stream
+
+    with open(corpus[name], "rb") as file:
+        assert probe_stream(file, corpus[name].name) == probe(corpus, name)

@@ -132,14 +132,12 @@ def _duration(container: Any) -> float | None:
     return _number(max(spans)) if spans else None
 
 
-def describe(container: Any, path: str, opened: str | None = None, *, rotations_from_file: bool = True) -> dict[str, Any]:
-    """The probe record of an open container (see the API contract in the README); ``opened`` reads like ``path``.
-
-    ``rotations_from_file=False`` (a container read from a file object, not a path): no rotations.
-    """
+def describe(container: Any, path: str, opened: str | BinaryIO | None = None) -> dict[str, Any]:
+    """The probe record of an open container (see the API contract in the README); ``opened`` (a path, or the
+    seekable file object the container reads) reads like ``path``."""
     name = _container_name(container, path)
     pictures = [s for s in container.streams.video if s.disposition & av.stream.Disposition.attached_pic]
-    rotations = read_rotations(opened or path) if name in ("mp4", "mov") and rotations_from_file else {}
+    rotations = read_rotations(opened or path) if name in ("mp4", "mov") else {}
     return {
         "ok": True, "error": None, "container": name, "duration": _duration(container),
         "bitrate": container.bit_rate or None,
@@ -176,15 +174,15 @@ def probe_file(path: str) -> dict[str, Any]:
 def probe_stream(file: BinaryIO, name: str) -> dict[str, Any]:
     """Probe a seekable binary file object (an object in a store); like ``probe_file``, never raises for bad input.
 
-    ``name`` gives the container's name where the format does not. Rotations come only from
-    paths (``read_rotations``), so a file object's video reports none.
+    ``name`` gives the container's name where the format does not. Rotations are read from the
+    same file object (``read_rotations``, a few small reads; its position is put back).
     """
     options = {"probesize": str(PROBE_SIZE), "analyzeduration": str(ANALYZE_US)}
     try:
         with av.open(file, options=options, metadata_errors="replace") as container:
             if not container.streams.video and not container.streams.audio:
                 return failure(NOTHING_INSIDE)
-            return describe(container, name, rotations_from_file=False)
+            return describe(container, name, file)
     except (OSError, av.FFmpegError, ValueError, TimeoutError, UnicodeError) as exc:
         log.debug("probe of %s failed: %r", name, exc)
         return failure(_plain_error(exc))
@@ -200,12 +198,17 @@ def rotation_of(matrix: tuple[int, ...]) -> int:
     return int(round(degrees)) or 0
 
 
-def _children(fd: int, start: int, end: int) -> list[tuple[str, int, int]]:
+def _read_at(file: BinaryIO, length: int, offset: int) -> bytes:
+    file.seek(offset)
+    return file.read(length)
+
+
+def _children(fd: BinaryIO, start: int, end: int) -> list[tuple[str, int, int]]:
     boxes, offset = [], start
     for _ in range(MAX_BOXES):
         if offset >= end:
             break
-        box = parse_box_header(os.pread(fd, 16, offset), end - offset)
+        box = parse_box_header(_read_at(fd, 16, offset), end - offset)
         if box is None:
             break
         boxes.append((box[0], offset, box[1]))
@@ -213,8 +216,8 @@ def _children(fd: int, start: int, end: int) -> list[tuple[str, int, int]]:
     return boxes
 
 
-def _track_rotation(fd: int, offset: int, size: int) -> tuple[int, int] | None:
-    head = os.pread(fd, min(size, 8 + 104), offset + 8)  # a version-1 track header is 104 bytes with its flags
+def _track_rotation(fd: BinaryIO, offset: int, size: int) -> tuple[int, int] | None:
+    head = _read_at(fd, min(size, 8 + 104), offset + 8)  # a version-1 track header is 104 bytes with its flags
     version = head[0] if head else None
     if version not in (0, 1):
         return None
@@ -225,14 +228,26 @@ def _track_rotation(fd: int, offset: int, size: int) -> tuple[int, int] | None:
     return track_id, rotation_of(struct.unpack_from(">9i", head, matrix_at))
 
 
-def read_rotations(path: str) -> dict[int, int]:
-    """Track id -> rotation from the ``tkhd`` boxes of an ISO BMFF file: a few small reads, never the media data."""
+def read_rotations(source: str | BinaryIO) -> dict[int, int]:
+    """Track id -> rotation from the ``tkhd`` boxes of an ISO BMFF file (a path, or a seekable file object whose
+    position is put back): a few small reads, never the media data."""
+    if not isinstance(source, str):
+        position = source.tell()
+        try:
+            return _rotations(source)
+        finally:
+            source.seek(position)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        file = open(source, "rb", buffering=0)  # noqa: SIM115 - closed below
     except OSError:
         return {}
+    with file:
+        return _rotations(file)
+
+
+def _rotations(fd: BinaryIO) -> dict[int, int]:
     try:
-        size = os.fstat(fd).st_size
+        size = fd.seek(0, os.SEEK_END)
         found: dict[int, int] = {}
         for kind, offset, length in _children(fd, 0, size):
             if kind != "moov":
@@ -245,5 +260,3 @@ def read_rotations(path: str) -> dict[int, int]:
         return found
     except OSError:
         return {}
-    finally:
-        os.close(fd)

@@ -23,7 +23,7 @@ from streamer.media.probe import probe_file
 
 PROBE_CONCURRENCY = 2  # probes at once: one per core of a small machine; FFmpeg releases the GIL while it reads
 MAX_INFLIGHT = 10_000  # probes queued at once; beyond that, entries stay pending until asked again
-SCHEMA_VERSION = 2  # bump when the probe record changes shape: older rows are then ignored
+SCHEMA_VERSION = 3  # bump when the probe record changes shape or content: older rows are then ignored (3: rotations over S3)
 BATCH = 500  # keys per SELECT (SQLite's variable limit is 32766; this keeps statements small)
 BUSY_TIMEOUT_MS = 5000  # workers share the database; a writer waits this long for another
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ class ThumbJob:
     size: int
     fmt: str
     output: str
-    cover: str | None = None  # for audio: a cover image file in the same folder, if any
+    cover: str | S3Object | None = None  # for audio: a cover image in the same folder (file or object), if any
 
 
 def make_thumbnail(job: ThumbJob) -> tuple[int, int]:
@@ -57,7 +57,7 @@ def make_thumbnail(job: ThumbJob) -> tuple[int, int]:
     except MemoryError as exc:
         raise JobError(422, "The file needs more memory than a media job may use.") from exc
     except Exception as exc:  # noqa: BLE001 - decoders raise anything on hostile input: it is the input's fault
-        detail = _describe(exc).replace(str(job.source), "the file").replace(job.cover or job.source, "the cover")
+        detail = _describe(exc).replace(str(job.source), "the file").replace(str(job.cover or job.source), "the cover")
         raise JobError(422, f"The file could not be decoded: {detail}") from None
 
 
@@ -174,7 +174,7 @@ def _mean_luma(image: Any) -> float:
     return float(ImageStat.Stat(image.convert("L")).mean[0])
 
 
-def _cover(source: str | IO[bytes], cover: str | None, size: int) -> Any:
+def _cover(source: str | IO[bytes], cover: str | S3Object | None, size: int) -> Any:
     """The embedded picture (an ``attached_pic`` stream), else the folder's cover file."""
     import av
 
@@ -188,7 +188,8 @@ def _cover(source: str | IO[bytes], cover: str | None, size: int) -> Any:
     if data is not None:
         return _photo(io.BytesIO(data), size)
     if cover is not None:
-        return _photo(cover, size)
+        with readable(cover) as opened:
+            return _photo(opened, size)
     raise JobError(404, "No cover art: nothing embedded, and no cover.jpg, folder.jpg or front.jpg beside the file.")
 
 

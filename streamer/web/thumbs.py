@@ -14,6 +14,7 @@ import logging
 import os
 import posixpath
 from dataclasses import dataclass, replace
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
@@ -113,22 +114,25 @@ def locate(root: str, names: tuple[str, ...]) -> Located:
     return Located(names, kind, source, st, cover)
 
 
+def cover_candidates(names: Iterable[str]) -> list[str]:
+    """The names in a folder that can be its cover, best first: ``cover``, ``folder``, ``front`` (.jpg, .jpeg, .png, any case)."""
+    found = {name.lower(): name for name in names if is_served_name(name)}
+    order = [stem + extension for stem in COVER_NAMES for extension in COVER_EXTENSIONS]
+    return [found[lower] for lower in order if lower in found]
+
+
 def folder_cover(root: str, folder: tuple[str, ...]) -> tuple[str, FileSource, os.stat_result] | None:
-    """Blocking. ``cover``, ``folder`` or ``front`` (.jpg, .jpeg, .png, any case) in ``folder``, opened; first found."""
+    """Blocking. The first of ``cover_candidates`` in ``folder`` that opens, opened."""
     try:
-        names = {name.lower(): name for name in os.listdir(resolve_in_root(root, folder))}
+        names = os.listdir(resolve_in_root(root, folder))
     except OSError:
         return None
-    for stem in COVER_NAMES:
-        for extension in COVER_EXTENSIONS:
-            name = names.get(stem + extension)
-            if name is None or not is_served_name(name):
-                continue
-            try:
-                cover, st = open_file_source(root, (*folder, name))
-            except OSError:
-                continue
-            return name, cover, st
+    for name in cover_candidates(names):
+        try:
+            cover, st = open_file_source(root, (*folder, name))
+        except OSError:
+            continue
+        return name, cover, st
     return None
 
 

@@ -1,4 +1,5 @@
-"""HLS of a bucket's videos, end to end: a real SeaweedFS, two real replicas (one per io form), ffmpeg as the player.
+"""HLS (and rotations, covers) of a bucket's media, end to end: a real SeaweedFS, two real replicas (one per io
+form), ffmpeg as the player.
 
 A folder server over the same clips is the reference: every playlist, init and segment made from
 the bucket (PyAV reading ranged GETs with If-Match, sound converted by a worker reading the object)
@@ -8,6 +9,7 @@ with Retry-After, never a segment of two versions; a store that is down is a 503
 
 from __future__ import annotations
 
+import io
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -20,10 +22,11 @@ import pytest
 from streamer import Settings
 from streamer.media.keyframes import read_keyframes
 from streamer.web import s3hls
-from tests.conftest import ServerThread, free_port, require_program, settings_for, start_server
+from tests.conftest import REPO, ServerThread, free_port, require_program, settings_for, start_server
 from tests.hlsclips import make_clips, packet_hashes
 from tests.integration.conftest import BUCKET, Weed
 from tests.integration.test_s3 import runtime
+from tests.media.factory import make_av
 
 CLIPS = ("bframes.mkv", "bframes.mp4", "ac3.mkv")  # Matroska Cues; an MP4 with its moov at the end; sound to convert
 FRAME_S = 1 / 24
@@ -44,6 +47,8 @@ def stack(weed: Weed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
     for name in CLIPS:
         shutil.copy(made[name], clips / name)
         obstore.put(weed.store(), f"hls/{name}", (clips / name).read_bytes())
+    rotated = make_av(tmp_path_factory.mktemp("s3hls-rotated") / "rotated.mp4", "mp4", "libx264", None, rotation=90)
+    obstore.put(weed.store(), "hls/rotated.mp4", rotated.read_bytes())
     replicas = []
     for io in ("async", "sync"):
         settings = replace(settings_for(clips, io), s3_url=f"s3://{BUCKET}/hls", s3_endpoint=weed.endpoint,
@@ -108,7 +113,7 @@ def test_replicas_agree_and_segments_are_planned(stack: Stack) -> None:
         assert runtime(server)["store_requests_in_flight"] == 0 and runtime(server)["store_gets_in_flight"] == 0
 
 
-def test_the_bucket_listing_links_its_playlists(stack: Stack) -> None:
+def test_the_bucket_listing_links_its_playlists_and_rotations(stack: Stack) -> None:
     deadline_polls = 300
     with httpx.Client(base_url=stack.replicas[0].base_url, timeout=60) as client:
         for _ in range(deadline_polls):
@@ -119,6 +124,8 @@ def test_the_bucket_listing_links_its_playlists(stack: Stack) -> None:
         assert entries["bframes.mkv"]["playback"]["verdict"] == "hls"
         assert entries["bframes.mkv"]["hls"] == "hls/bframes.mkv/index.m3u8"
         assert client.get("/" + entries["bframes.mkv"]["hls"]).status_code == 200
+        assert entries["rotated.mp4"]["probe"]["video"][0]["rotation"] == 90  # from its tkhd, read with ranged GETs
+        assert entries["bframes.mp4"]["probe"]["video"][0]["rotation"] == 0
 
 
 def test_an_object_replaced_while_its_segment_is_read_is_never_mixed(
@@ -177,3 +184,30 @@ def test_bench_segment_p50_over_s3_smoke(stack: Stack, tmp_path: Path, capsys: p
     segment_p50_s3_against_disk(tmp_path, clip, rounds=1)
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("segment p50 over S3") and "from disk" in line, line
+
+
+def test_audio_in_a_bucket_gets_its_folders_cover(weed: Weed, tmp_path: Path) -> None:
+    """No picture inside the MP3: the worker makes the thumbnail from the folder's Cover.JPG object (any
+    case, found in one listing), and a new cover object makes a new thumbnail."""
+    from PIL import Image
+
+    album = REPO / "media" / "album"
+    store = weed.store()
+    obstore.put(store, "covers/album/01.mp3", (album / "01 Morning.mp3").read_bytes())
+    obstore.put(store, "covers/album/Cover.JPG", (album / "cover.jpg").read_bytes())
+    obstore.put(store, "covers/lonely/01.mp3", (album / "01 Morning.mp3").read_bytes())
+    settings = replace(settings_for(tmp_path, "async"), s3_url=f"s3://{BUCKET}/covers", s3_endpoint=weed.endpoint,
+                       cache_dir=tmp_path / "cache", media_workers=1)
+    server = start_server(settings)
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
+            made = client.get("/thumbs/album/01.mp3?size=160")
+            assert made.status_code == 200 and made.headers["content-type"] == "image/jpeg", made.text
+            with Image.open(io.BytesIO(made.content)) as image, Image.open(album / "cover.jpg") as cover:
+                assert max(image.size) == 160 and image.size[0] / image.size[1] == pytest.approx(cover.size[0] / cover.size[1], abs=0.02)
+            assert client.get("/thumbs/lonely/01.mp3?size=160").status_code == 404
+            obstore.put(store, "covers/album/Cover.JPG", (REPO / "media" / "photos" / "dusk.jpg").read_bytes())
+            again = client.get("/thumbs/album/01.mp3?size=160")
+            assert again.status_code == 200 and again.headers["etag"] != made.headers["etag"]
+    finally:
+        server.stop()
