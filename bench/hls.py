@@ -206,7 +206,7 @@ def segment_p50_s3_against_disk(folder: Path, clip: Path, rounds: int = 3) -> No
 
     with seaweedfs(folder / "seaweedfs") as (endpoint, _weed), replica(endpoint, folder, "s3-replica") as (bucket_url, _):
         obstore.put(bucket_store(endpoint), f"{PREFIX}/{clip.name}", clip.read_bytes())
-        disk, disk_url = start_server(clip.parent, folder / "disk-cache", {})
+        disk, disk_url = start_server(clip.parent, folder / "disk-cache", {"MUXING": 1})
         try:
             times: dict[str, list[float]] = {"s3": [], "disk": []}
             with httpx.Client(timeout=60) as client:
