@@ -28,7 +28,7 @@ import pytest
 import uvicorn
 
 from streamer import LagMonitor, Settings, create_app
-from streamer.server.cli import set_send_buffer
+from streamer.server.cli import proxy_options, set_send_buffer
 from streamer.server.protocol import StreamerHttpToolsProtocol
 from streamer.sources.file import FileSource
 
@@ -144,7 +144,7 @@ def start_server(settings: Settings, **config: Any) -> ServerThread:
         create_app(settings),
         log_level="warning",
         timeout_graceful_shutdown=settings.shutdown_grace,
-        **{"http": StreamerHttpToolsProtocol, **config},
+        **{"http": StreamerHttpToolsProtocol, **proxy_options(settings), **config},
     )
     server = uvicorn.Server(uv_config)
 
@@ -217,17 +217,24 @@ def cold_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 FORMS = ["sync", "async", "sendfile"]  # how /media bodies go: def generator, async generator, zerocopysend
 
 
+def front_door(form: str) -> str:
+    """The sync form runs with the front door off (FastAPI routes /media), the others with it on (the default):
+    so every test of the ``server`` fixtures sees the planned routes answered both ways."""
+    return "off" if form == "sync" else "on"
+
+
 def form_args(form: str) -> list[str]:
     """``streamer serve`` options for one of ``FORMS``."""
     io, sendfile = ("async", "on") if form == "sendfile" else (form, "off")
-    return ["--io", io, "--sendfile", sendfile]
+    return ["--io", io, "--sendfile", sendfile, "--front-door", front_door(form)]
 
 
 def settings_for(media_root: Path, form: str) -> Settings:
-    """Test settings for one form: ``sync`` and ``async`` copy every body; ``sendfile`` is async with sendfile on."""
+    """Test settings for one form: ``sync`` and ``async`` copy every body; ``sendfile`` is async with sendfile on.
+    ``sync`` is also the form with the front door off (``front_door``)."""
     io, sendfile = ("async", "on") if form == "sendfile" else (form, "off")
     return Settings(  # type: ignore[arg-type]
-        media_dir=media_root, io=io, sendfile=sendfile, chunk_size=64 * 1024, open_file_idle=OPEN_FILE_IDLE_S, cache_dir=media_root.parent / "cache",
+        media_dir=media_root, io=io, sendfile=sendfile, front_door=front_door(form), chunk_size=64 * 1024, open_file_idle=OPEN_FILE_IDLE_S, cache_dir=media_root.parent / "cache",
         cors_origins=("*",),  # CORS is off by default; the HTTP tests check it on
     )
 

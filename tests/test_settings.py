@@ -123,6 +123,7 @@ def test_io_refused(tmp_path: Path, io: str) -> None:
         pytest.param({"max_streams": (1 << 20) + 1}, "max streams", id="max-streams-too-many"),
         pytest.param({"send_buffer": 4095}, "send buffer 4095", id="send-buffer-too-small"),
         pytest.param({"send_buffer": (64 << 20) + 1}, "send buffer", id="send-buffer-too-big"),
+        pytest.param({"front_door": "yes"}, "front door must be 'on' or 'off'", id="front-door-on-or-off"),
     ],
 )
 def test_bounds_refused(tmp_path: Path, overrides: dict[str, object], message: str) -> None:
@@ -253,3 +254,17 @@ def test_cache_dir_that_is_a_file_refused(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"")
     with pytest.raises(SettingsError, match="cache directory .* is not a directory"):
         Settings(media_dir=tmp_path, cache_dir=tmp_path / "f")
+
+
+@pytest.mark.parametrize(
+    ("allowed", "expected"),
+    [
+        pytest.param("", {"proxy_headers": False}, id="no-proxy-trusted-no-proxy-header-layer"),
+        pytest.param("10.0.0.2,10.0.0.3", {"proxy_headers": True, "forwarded_allow_ips": "10.0.0.2,10.0.0.3"},
+                     id="named-proxies-trusted"),
+    ],
+)
+def test_proxy_header_layer_only_when_asked_for(tmp_path: Path, allowed: str, expected: dict[str, object]) -> None:
+    from streamer.server.cli import proxy_options
+
+    assert proxy_options(Settings(media_dir=tmp_path, forwarded_allow_ips=allowed)) == expected

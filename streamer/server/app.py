@@ -29,6 +29,7 @@ from streamer.media.probecache import ProbeCache
 from streamer.sources.filecache import OpenFileCache
 from streamer.server.lag import LagMonitor
 from streamer.server.lifespan import running
+from streamer.web.front import FrontDoor
 from streamer.web.limits import MAX_FIELD_BYTES, MAX_TARGET_BYTES, RequestLimitsMiddleware
 from streamer.web.metrics import LOOP_LAG, OPEN_FDS, MetricsMiddleware, count_open_fds, exposition, resident_bytes
 from streamer.web.responses import StreamSlots
@@ -209,6 +210,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.method_routes = [r for r in [*app.routes, *(r for rt in routers for r in rt.routes)] if isinstance(r, Route)]
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    if settings.front_door == "on":  # innermost of streamer's middlewares: all of them apply to what it serves
+        app.add_middleware(FrontDoor, routes=app.state.method_routes, handlers=app.exception_handlers)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),

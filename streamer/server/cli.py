@@ -31,6 +31,8 @@ _OPTIONS = {
     "port": "TCP port (default 8000)",
     "io": "generator form streaming /media bodies longer than a chunk: async (page cache in place, else aiofiles) or sync (def generator in threads); default async",
     "sendfile": "on or off: send file bodies from the page cache to the socket without copying (plain HTTP only; TLS and paced streams copy); default on",
+    "front_door": "on or off: answer /media, /thumbs, /hls and the load-testing routes before FastAPI's router (default on)",
+    "forwarded_allow_ips": "comma-separated proxy addresses (or '*') whose X-Forwarded-For and X-Forwarded-Proto are trusted; default none: the headers are ignored",
     "chunk_size": "bytes per chunk, 4KiB..16MiB, e.g. 65536, 256KiB, 1MiB (default 256KiB)",
     "workers": "worker processes (default 1)",
     "cors_origins": "comma-separated origins allowed to read through CORS, '*' for any; default none (CORS off)",
@@ -134,6 +136,13 @@ def server_app() -> Any:
     return app
 
 
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header layer only when some proxy is trusted: otherwise it would wrap every request for nothing."""
+    if not settings.forwarded_allow_ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips}
+
+
 def serve(settings: Settings, log_level: str, sock: socket.socket) -> None:
     common = dict(
         host=settings.host,
@@ -141,6 +150,7 @@ def serve(settings: Settings, log_level: str, sock: socket.socket) -> None:
         log_level=log_level,
         timeout_graceful_shutdown=settings.shutdown_grace,
         http=StreamerHttpToolsProtocol,  # a stalled stream's connection is dropped, not left to TCP
+        **proxy_options(settings),
     )
     os.environ.update(settings.to_env())  # the app and every worker process build their settings from it
     if settings.workers == 1:

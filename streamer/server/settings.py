@@ -65,6 +65,8 @@ class Settings:
     port: int = 8000
     io: Literal["async", "sync"] = "async"
     sendfile: str = "on"  # "on": file bodies go from the page cache to the socket (plain HTTP); "off": copied
+    front_door: str = "on"  # "on": the planned routes are answered before FastAPI's router (web/front.py); "off": by it
+    forwarded_allow_ips: str = ""  # addresses whose X-Forwarded-For/-Proto are trusted; empty: none (no proxy-header layer)
     chunk_size: int = CHUNK_SIZE
     workers: int = 1
     cors_origins: tuple[str, ...] = ()  # CORS off unless origins are named
@@ -101,6 +103,8 @@ class Settings:
             raise SettingsError(f"access must be 'open' or 'token', not {self.access!r}")
         if self.sendfile not in ("on", "off"):
             raise SettingsError(f"sendfile must be 'on' or 'off', not {self.sendfile!r}")
+        if self.front_door not in ("on", "off"):
+            raise SettingsError(f"front door must be 'on' or 'off', not {self.front_door!r}")
         if self.load_testing not in ("", "on", "off"):
             raise SettingsError(f"load testing must be 'on' or 'off', not {self.load_testing!r}")
         if self.cache_dir.exists() and not self.cache_dir.is_dir():
@@ -200,6 +204,8 @@ _CONVERTERS = {
     "port": int,
     "io": str,
     "sendfile": str,
+    "front_door": str,
+    "forwarded_allow_ips": str,
     "chunk_size": parse_size,
     "workers": int,
     "cors_origins": lambda text: tuple(o.strip() for o in text.split(",") if o.strip()),

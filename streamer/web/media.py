@@ -22,9 +22,8 @@ import anyio
 from asyncer import asyncify
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from streamer.sources.chunks import CHUNK_SIZE
 from streamer.sources.filecache import Lease, OpenFileCache, is_missing_watch
@@ -33,6 +32,7 @@ from streamer.http.plan import ResponsePlan
 from streamer.http.ranges import ByteRange
 from streamer.http.representation import Representation
 from streamer.web.responses import STALL_TIMEOUT_S, ZEROCOPY_EXTENSION, FileBody, MediaResponse
+from streamer.web.front import served_by
 from streamer.web.openapi import BINARY, RETRY_AFTER, add_get_and_head, error
 from streamer.web.dependency import DOWNLOAD_QUERY, MAX_PACED_S, PACE_QUERY, DependencySignature, check_paced_duration
 from streamer.web.planned import (
@@ -319,19 +319,6 @@ def media_query(query_string: bytes, *, download: bool = True, rate: bool = True
 def media_file(root: str | os.PathLike[str], **options: Any) -> MediaFiles:
     """The dependency for your own routes: ``Depends(media_file("videos"))``; options as for ``MediaFiles``."""
     return MediaFiles(root, **options)
-
-
-def served_by(app: ASGIApp) -> type[APIRoute]:
-    """A route class whose requests ``app`` answers, documented in OpenAPI from its endpoint as usual."""
-
-    class ServedRoute(APIRoute):
-        async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["method"] in (self.methods or ()):
-                await app(scope, receive, send)
-            else:  # FastAPI's 405
-                await super().handle(scope, receive, send)
-
-    return ServedRoute
 
 
 def media_router(planned: MediaFiles, *, io: str = "async") -> APIRouter:

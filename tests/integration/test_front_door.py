@@ -1,0 +1,71 @@
+"""The front door changes nothing a client sees: the same answers, errors included, with it on and off.
+
+Two servers, identical but for ``--front-door``, answer the same table of requests to the planned
+routes; every status, header (but Date) and body byte must match, and /metrics must count the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ServerThread, settings_for, start_server
+from tests.http import wire
+
+REQUESTS = [
+    pytest.param("GET", "/media/small.bin", [], id="whole-file"),
+    pytest.param("GET", "/media/big.bin", [("Range", "bytes=100-299")], id="one-range"),
+    pytest.param("GET", "/media/big.bin", [("Range", "bytes=9999999999-")], id="unsatisfiable-416"),
+    pytest.param("GET", "/media/nope.bin", [], id="missing-404"),
+    pytest.param("GET", "/media/.hidden", [], id="hidden-404"),
+    pytest.param("GET", "/media/small.bin?rate=abc", [], id="bad-query-422"),
+    pytest.param("GET", "/media/small.bin", [("If-Match", '"nope"')], id="precondition-412"),
+    pytest.param("HEAD", "/media/small.bin", [], id="head"),
+    pytest.param("POST", "/media/small.bin", [], id="other-method-405"),
+    pytest.param("OPTIONS", "/media/small.bin", [("Origin", "http://a.example"), ("Access-Control-Request-Method", "GET")],
+                 id="cors-preflight"),
+    pytest.param("GET", "/media/small.bin", [("Origin", "http://a.example")], id="cors-simple"),
+    pytest.param("GET", "/media/" + "a" * 9000, [], id="overlong-target-414"),
+    pytest.param("GET", "/range/10", [("Range", "bytes=2-4")], id="load-route"),
+]
+
+
+@pytest.fixture(scope="module")
+def servers(media_root: Path) -> Iterator[dict[str, ServerThread]]:
+    running = {door: start_server(replace(settings_for(media_root, "sendfile"), front_door=door, load_testing="on"))
+               for door in ("on", "off")}
+    yield running
+    for server in running.values():
+        server.stop()
+
+
+def comparable(response: wire.WireResponse) -> tuple[int, list[tuple[str, str]], bytes]:
+    headers = [(name.lower(), value) for name, value in response.headers if name.lower() != "date"]
+    return response.status, headers, response.body
+
+
+@pytest.mark.parametrize(("method", "target", "headers"), REQUESTS)
+def test_same_answer_with_and_without_front_door(
+    servers: dict[str, ServerThread], method: str, target: str, headers: list[tuple[str, str]]
+) -> None:
+    on, off = (comparable(wire.request(servers[door].port, method, target, headers)) for door in ("on", "off"))
+    assert on == off
+
+
+def test_busy_503_is_the_same(media_root: Path) -> None:
+    answers = []
+    for door in ("on", "off"):
+        server = start_server(replace(settings_for(media_root, "sendfile"), front_door=door, max_streams=1))
+        try:
+            with socket.create_connection(("127.0.0.1", server.port)) as holder:  # takes the one slot, reads nothing
+                holder.sendall(b"GET /media/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                holder.recv(1)
+                answers.append(comparable(wire.parse_response(wire.exchange(server.port, wire.build_request("GET", b"/media/small.bin")))))
+        finally:
+            server.stop()
+    assert answers[0][0] == 503 and ("retry-after", "1") in answers[0][1]
+    assert answers[0] == answers[1]
