@@ -42,11 +42,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
 
 
+# ``--ab``: the default server beside itself with one part of the request path as it was before
+# (the front door off; that and uvicorn's proxy-header layer, as before issue 14's front door).
+AB_VARIANTS = {
+    "front-off": ["--front-door", "off"],
+    "front-off-proxy": ["--front-door", "off", "--forwarded-allow-ips", "127.0.0.1"],
+}
+
+
 @contextmanager
-def systems(data_dir: Path, tmp: Path) -> Iterator[dict[str, Server]]:
+def systems(data_dir: Path, tmp: Path, ab: bool = False) -> Iterator[dict[str, Server]]:
     commands = {
         "streamer-sendfile": streamer_command("async", data_dir, free_port()),
-        "streamer-copy": [*streamer_command("async", data_dir, free_port())[:-2], "--sendfile", "off"],
+        **({} if ab else {"streamer-copy": [*streamer_command("async", data_dir, free_port())[:-2], "--sendfile", "off"]}),
+        **({f"streamer-{name}": [*streamer_command("async", data_dir, free_port()), *extra]
+            for name, extra in AB_VARIANTS.items()} if ab else {}),
     }
     with ExitStack() as stack:
         servers: dict[str, Server] = {}
@@ -75,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cost", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=4)
+    parser.add_argument("--ab", action="store_true", help="streamer-sendfile against " + ", ".join(AB_VARIANTS) + " (no streamer-copy)")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/streamer-bench-data"))
     args = parser.parse_args(argv)
     big, small = args.data_dir / "1GiB.bin", args.data_dir / "100KiB.bin"  # made by python -m bench --keep-data
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "(d) 100 KiB file, 64 conns": lambda s: run_wrk(s.media_url(small), 64, args.duration),
     }
-    with tempfile.TemporaryDirectory() as tmp, systems(args.data_dir, Path(tmp)) as servers:
+    with tempfile.TemporaryDirectory() as tmp, systems(args.data_dir, Path(tmp), args.ab) as servers:
         names = list(servers)
         samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for round_index in range(args.rounds):
