@@ -115,6 +115,24 @@ class FileSource:
         finally:
             self._exit()
 
+    def prefetch(self, offset: int, count: int) -> None:
+        """Have the kernel start reading the span into the page cache (``POSIX_FADV_WILLNEED``); waits for no read."""
+        if not self._enter(wait=False):
+            return
+        try:
+            os.posix_fadvise(self._fd, offset, count, os.POSIX_FADV_WILLNEED)
+        finally:
+            self._exit()
+
+    def ready(self, offset: int, count: int) -> bool:
+        """Whether every byte of the span can be read now, without the disk (pages cached *and* read in). Never waits."""
+        if _read_nowait is None or not self._enter(wait=False):
+            return False
+        try:
+            return _read_nowait(self._fd, offset, count, copy=False) is not None
+        finally:
+            self._exit()
+
     def send_at(self, out_fd: int, offset: int, count: int) -> int:
         """Blocking (it may read the disk): one ``sendfile`` of up to ``count`` bytes; 0 at end of file."""
         self._enter(wait=True)
@@ -159,8 +177,11 @@ class _LoopBuffer(threading.local):
 _loop_buffer = _LoopBuffer()
 
 
-def _preadv_nowait(fd: int, offset: int, length: int) -> bytes | None:
-    """``pread`` that only takes what the page cache holds: all ``length`` bytes, or ``None``."""
+def _preadv_nowait(fd: int, offset: int, length: int, copy: bool = True) -> bytes | None:
+    """``pread`` that only takes what the page cache holds: all ``length`` bytes, or ``None``.
+
+    ``copy=False``: only whether it could (the bytes answered are then empty).
+    """
     if len(_loop_buffer.data) < length:
         _loop_buffer.data = bytearray(length)
     view = memoryview(_loop_buffer.data)[:length]
@@ -172,11 +193,13 @@ def _preadv_nowait(fd: int, offset: int, length: int) -> bytes | None:
         if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
             return None  # a file system without RWF_NOWAIT: every read in a thread
         raise
-    return bytes(view) if got == length else None
+    if got != length:
+        return None
+    return bytes(view) if copy else b""
 
 
 # Linux 4.14+; elsewhere every read of a blocking source goes to a thread.
-_read_nowait: Callable[[int, int, int], bytes | None] | None = (
+_read_nowait: Callable[..., bytes | None] | None = (
     _preadv_nowait if hasattr(os, "preadv") and hasattr(os, "RWF_NOWAIT") else None
 )
 

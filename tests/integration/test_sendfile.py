@@ -3,14 +3,17 @@ and the copying path kept where sendfile must not run (h11, TLS, paced streams).
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
+from streamer.sources.file import FileSource
 from tests.conftest import ServerThread, settings_for, start_server
 from tests.integration.test_metrics import scrape, value
 
@@ -113,3 +116,39 @@ def test_h11_tls_and_paced_streams_copy(
         assert sends == []
     finally:
         server.stop()
+
+
+def evict(path: Path) -> bool:
+    """Drop the file's pages from the page cache; whether the kernel did (clean pages of a local file: yes)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        source = FileSource(os.dup(fd), path.name)
+        try:
+            return not source.ready(0, 4096)
+        finally:
+            source.close()
+    finally:
+        os.close(fd)
+
+
+def test_a_seek_into_pages_not_cached_is_prefetched_not_sent_from_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cold.bin").write_bytes(os.urandom(4 << 20))
+    server = start_server(replace(settings_for(tmp_path, "sendfile"), open_files=0))
+    threads: list[int] = []
+    send_at = FileSource.send_at
+    monkeypatch.setattr(FileSource, "send_at", lambda self, *args: threads.append(1) or send_at(self, *args))
+    try:
+        evicted = 0
+        for start in range(0, 4 << 20, 1 << 20):
+            evicted += evict(tmp_path / "cold.bin")
+            head, body = raw_get(server.port, "/media/cold.bin", f"bytes={start}-{start + 65535}")
+            assert head.startswith(b"HTTP/1.1 206") and body == (tmp_path / "cold.bin").read_bytes()[start : start + 65536]
+    finally:
+        server.stop()
+    if not evicted:
+        pytest.skip("this file system keeps its pages (tmpfs?): nothing to prefetch")
+    assert threads == []
