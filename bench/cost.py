@@ -72,13 +72,13 @@ def systems(data_dir: Path, tmp: Path, ab: bool = False) -> Iterator[dict[str, S
         yield servers
 
 
-def measure(server: Server, run: Callable[[Server], object]) -> tuple[float, float]:
-    """``(microseconds of server CPU per request, requests per second)`` of one wrk run."""
+def measure(server: Server, run: Callable[[Server], object]) -> tuple[float, float, float]:
+    """``(microseconds of server CPU per request, requests per second, p99 ms)`` of one wrk run."""
     pid = server.serving_pid
     before = cpu_seconds(pid)
     result = run(server)
     used = cpu_seconds(pid) - before
-    return used / max(result.requests, 1) * 1e6, result.requests_per_s  # type: ignore[attr-defined]
+    return used / max(result.requests, 1) * 1e6, result.requests_per_s, result.p99_ms or 0.0  # type: ignore[attr-defined]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,26 +93,25 @@ def main(argv: list[str] | None = None) -> int:
         warm_page_cache(path)
     scenarios: dict[str, Callable[[Server], object]] = {
         "(c) random 256 KiB ranges, 64 conns": lambda s: run_wrk(
-            s.media_url(big), 64, args.duration, script=RANGE_LUA, script_args=(str(big.stat().st_size), str(RANGE_BYTES))
+            s.media_url(big), 64, args.duration, latency=True, script=RANGE_LUA, script_args=(str(big.stat().st_size), str(RANGE_BYTES))
         ),
-        "(d) 100 KiB file, 64 conns": lambda s: run_wrk(s.media_url(small), 64, args.duration),
+        "(d) 100 KiB file, 64 conns": lambda s: run_wrk(s.media_url(small), 64, args.duration, latency=True),
     }
     with tempfile.TemporaryDirectory() as tmp, systems(args.data_dir, Path(tmp), args.ab) as servers:
         names = list(servers)
-        samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        samples: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
         for round_index in range(args.rounds):
             order = names[round_index % len(names) :] + names[: round_index % len(names)]
             for scenario, run in scenarios.items():
                 for name in order:
                     samples.setdefault((scenario, name), []).append(measure(servers[name], run))
                     print(f"round {round_index + 1} {scenario} {name}: {samples[scenario, name][-1]}", file=sys.stderr)
-    print("| scenario | system | server CPU per request | req/s |\n|---|---|---|---|")
+    print("| scenario | system | server CPU per request | req/s | p99 |\n|---|---|---|---|---|")
     for scenario in scenarios:
-        reference = statistics.median(us for us, _ in samples[scenario, "nginx"])
+        reference = statistics.median(us for us, _, _ in samples[scenario, "nginx"])
         for name in names:
-            us = statistics.median(u for u, _ in samples[scenario, name])
-            rate = statistics.median(r for _, r in samples[scenario, name])
-            print(f"| {scenario} | {name} | {us:.0f} us ({us / reference:.1f}x nginx) | {rate:.0f} |")
+            us, rate, p99 = (statistics.median(sample[i] for sample in samples[scenario, name]) for i in range(3))
+            print(f"| {scenario} | {name} | {us:.0f} us ({us / reference:.1f}x nginx) | {rate:.0f} | {p99:.0f} ms |")
     print(f"\nload average after the run: {Path('/proc/loadavg').read_text().split()[:3]}")
     return 0
 
