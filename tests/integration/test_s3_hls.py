@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import io
 import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +28,7 @@ from streamer.web import s3hls
 from tests.conftest import REPO, ServerThread, free_port, require_program, settings_for, start_server
 from tests.hlsclips import make_clips, packet_hashes
 from tests.integration.conftest import BUCKET, Weed
-from tests.integration.test_s3 import runtime
+from tests.integration.test_s3 import runtime, store_connections
 from tests.media.factory import make_av
 
 CLIPS = ("bframes.mkv", "bframes.mp4", "ac3.mkv")  # Matroska Cues; an MP4 with its moov at the end; sound to convert
@@ -209,5 +212,42 @@ def test_audio_in_a_bucket_gets_its_folders_cover(weed: Weed, tmp_path: Path) ->
             obstore.put(store, "covers/album/Cover.JPG", (REPO / "media" / "photos" / "dusk.jpg").read_bytes())
             again = client.get("/thumbs/album/01.mp3?size=160")
             assert again.status_code == 200 and again.headers["etag"] != made.headers["etag"]
+    finally:
+        server.stop()
+
+
+def test_segments_in_a_burst_keep_store_reads_bounded(stack: Stack, weed: Weed, tmp_path: Path) -> None:
+    """Twelve segment requests at once on a replica allowed two GETs (--s3-max-gets 2): never more GETs in
+    flight, at most one more connection to the store (a HEAD) than that, all answered, all counted back to zero."""
+    settings = replace(settings_for(stack.clips, "async"), s3_url=f"s3://{BUCKET}/hls", s3_endpoint=weed.endpoint,
+                       cache_dir=tmp_path / "cache", s3_max_gets=2)
+    server = start_server(settings)
+    seen = {"gets": 0, "connections": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+            while not done.is_set():
+                seen["gets"] = max(seen["gets"], client.get("/debug/runtime").json()["store_gets_in_flight"])
+                seen["connections"] = max(seen["connections"], store_connections(weed.port) - before)
+                time.sleep(0.005)
+
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
+            assert client.get("/hls/bframes.mkv/index.m3u8").status_code == 200
+            assert client.get("/hls/bframes.mp4/index.m3u8").status_code == 200
+        before = store_connections(weed.port)
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            with ThreadPoolExecutor(12) as pool:
+                paths = [f"/hls/{name}/{n}.m4s" for name in ("bframes.mkv", "bframes.mp4") for n in range(3)] * 2
+                answers = list(pool.map(lambda path: httpx.get(server.base_url + path, timeout=60), paths))
+        finally:
+            done.set()
+            sampler.join()
+        assert [a.status_code for a in answers] == [200] * len(paths)
+        assert 1 <= seen["gets"] <= 2 and seen["connections"] <= 3, seen
+        assert runtime(server)["store_gets_in_flight"] == 0 and runtime(server)["store_requests_in_flight"] == 0
     finally:
         server.stop()
