@@ -9,6 +9,10 @@ file from disk. Then, each metric over every system in rotated order, medians of
 - (c) random 256 KiB ranges through nginx's warm slice cache vs nginx serving the file from disk;
 - (d) 32 concurrent streams on one replica: its peak RSS (VmHWM) and most TCP connections to the store.
 
+(b) and (c) also report each serving process's CPU time per request (user+system, from
+/proc; nginx's worker, SeaweedFS's whole process): a shared machine moves req/s a lot
+and CPU per request little, so that is the figure to compare across runs.
+
 Usage: python -m bench.s3 [--size-mib 1024] [--seconds 6] [--rounds 3] [--json PATH] [--smoke]
 Clients are pinned to CPU 1 (bench.load); the servers share the machine. Note the load average.
 """
@@ -19,6 +23,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -28,8 +33,9 @@ from pathlib import Path
 
 import obstore
 
+from bench.cost import cpu_seconds
 from bench.load import RANGE_SCRIPT, curl_download_speed, run_wrk
-from bench.proc import peak_rss_mib, reset_peak_rss
+from bench.proc import child_pids, peak_rss_mib, reset_peak_rss
 from bench.s3stack import BUCKET, PREFIX, bucket_store, deploy_conf, nginx, replica, seaweedfs
 from bench.servers import HOST, free_port, write_nginx_conf
 
@@ -93,6 +99,28 @@ def rotated_medians(systems: dict[str, str], rounds: int, measure) -> dict[str, 
     return {name: statistics.median(v) for name, v in values.items()}
 
 
+def serving_pid(process: subprocess.Popen[bytes]) -> int:
+    """The process that answers: nginx's one worker, else the process itself."""
+    children = child_pids(process.pid)
+    return children[0] if children and Path(f"/proc/{children[0]}/comm").read_text().strip() == "nginx" else process.pid
+
+
+def ranges_with_cost(systems: dict[str, tuple[str, int]], rounds: int, size: int,
+                     seconds: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Random 256 KiB ranges on each system: (median req/s, median server CPU microseconds per request)."""
+    cost: dict[str, list[float]] = {name: [] for name in systems}
+
+    def measure(name: str) -> float:
+        url, pid = systems[name]
+        before = cpu_seconds(pid)
+        rate, requests = _ranges(url, size, seconds)
+        cost[name].append((cpu_seconds(pid) - before) / max(requests, 1) * 1e6)
+        return rate
+
+    rates = rotated_medians({name: name for name in systems}, rounds, measure)
+    return rates, {name: statistics.median(v) for name, v in cost.items()}
+
+
 def peak_under_streams(url: str, pid: int, store_port: int, seconds: float) -> dict[str, float]:
     """wrk -c32 downloading the object from one replica; its peak RSS and most store connections meanwhile."""
     reset_peak_rss(pid)
@@ -119,41 +147,46 @@ def peak_under_streams(url: str, pid: int, store_port: int, seconds: float) -> d
 def run(size: int, seconds: float, rounds: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="streamer-bench-s3-") as name, ExitStack() as stack:
         tmp = Path(name)
-        store, weed = stack.enter_context(seaweedfs(tmp / "seaweedfs"))
+        store, weed = stack.enter_context(seaweedfs(tmp / "seaweedfs"))  # weed: the process that answers
         (tmp / "data").mkdir()
         make_object(tmp / "data" / KEY, store, size)
         replicas = [stack.enter_context(replica(store, tmp, f"replica{i}")) for i in range(2)]
-        front, _ = stack.enter_context(nginx(deploy_conf([u for u, _ in replicas], free_port(), tmp / "cache"), tmp, "front"))
-        proxy, _ = stack.enter_context(nginx(proxy_conf(store, free_port(), tmp), tmp, "proxy"))
+        front, front_nginx = stack.enter_context(nginx(deploy_conf([u for u, _ in replicas], free_port(), tmp / "cache"), tmp, "front"))
+        proxy, proxy_nginx = stack.enter_context(nginx(proxy_conf(store, free_port(), tmp), tmp, "proxy"))
         disk_port = free_port()
         (tmp / "disk").mkdir()
-        disk, _ = stack.enter_context(nginx(write_nginx_conf(tmp / "disk", tmp / "data", disk_port).read_text(), tmp, "disk"))
+        disk, disk_nginx = stack.enter_context(nginx(write_nginx_conf(tmp / "disk", tmp / "data", disk_port).read_text(), tmp, "disk"))
         streamer_url, streamer_process = replicas[0]
         urls = {"store": f"{store}/{BUCKET}/{PREFIX}/{KEY}", "nginx->store": f"{proxy}/media/{KEY}",
                 "streamer": f"{streamer_url}/media/{KEY}"}
         one = rotated_medians(urls, rounds, lambda u: curl_download_speed(u, size) / 1e6)
-        ranged = rotated_medians(urls, rounds, lambda u: _ranges(u, size, seconds))
+        pids = {"store": weed.pid, "nginx->store": serving_pid(proxy_nginx), "streamer": streamer_process.pid}
+        ranged, ranged_cost = ranges_with_cost({n: (u, pids[n]) for n, u in urls.items()}, rounds, size, seconds)
         curl_download_speed(f"{front}/media/{KEY}", size)  # every slice into nginx's cache
-        cached = {"nginx slice cache": f"{front}/media/{KEY}", "nginx from disk": f"{disk}/media/{KEY}"}
-        warm = rotated_medians(cached, rounds, lambda u: _ranges(u, size, seconds))
+        cached = {"nginx slice cache": (f"{front}/media/{KEY}", serving_pid(front_nginx)),
+                  "nginx from disk": (f"{disk}/media/{KEY}", serving_pid(disk_nginx))}
+        warm, warm_cost = ranges_with_cost(cached, rounds, size, seconds)
         streams = peak_under_streams(urls["streamer"], streamer_process.pid, int(store.rsplit(":", 1)[1]), seconds)
     return {
         "size_bytes": size, "seconds": seconds, "rounds": rounds, "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         "a_one_stream_MBps": one, "b_ranges_16_rps": ranged, "c_cached_ranges_16_rps": warm, "d_32_streams": streams,
+        "b_cpu_us_per_request": ranged_cost, "c_cpu_us_per_request": warm_cost,
         "ratios": {
             "a streamer/store": one["streamer"] / one["store"], "a streamer/nginx->store": one["streamer"] / one["nginx->store"],
             "b streamer/store": ranged["streamer"] / ranged["store"],
             "b streamer/nginx->store": ranged["streamer"] / ranged["nginx->store"],
             "c slice cache/disk": warm["nginx slice cache"] / warm["nginx from disk"],
+            "c CPU per request, disk/slice cache": warm_cost["nginx from disk"] / warm_cost["nginx slice cache"],
         },
     }
 
 
-def _ranges(url: str, size: int, seconds: float) -> float:
+def _ranges(url: str, size: int, seconds: float) -> tuple[float, int]:
+    """(req/s, requests) of random 256 KiB ranges at 16 connections."""
     result = run_wrk(url, RANGE_CONNECTIONS, seconds, script=RANGE_SCRIPT, script_args=(str(size), str(RANGE_BYTES)))
     if result.non_2xx_3xx or result.socket_errors:
         raise SystemExit(f"{url}: {result.non_2xx_3xx} bad answers, {result.socket_errors} socket errors")
-    return result.requests_per_s
+    return result.requests_per_s, result.requests
 
 
 def main(argv: list[str]) -> int:
