@@ -2,7 +2,10 @@
 
 Same store, same object, same run: one sequential read of the object in 8 MiB ranged GETs
 (the stream shape), then random 256 KiB ranged GETs with If-Match at 1 and 16 in flight
-(the seek shape). Usage: python -m bench.s3_clients ENDPOINT BUCKET [MiB]
+(the seek shape), and this process's CPU time per 256 KiB GET at 16 in flight (user+system,
+every thread: signing, HTTP, the copy of the body). obstore twice: its blocking API from
+threads, and its async API awaited on an event loop (what streamer does since GETs run on
+the server's loop). Usage: python -m bench.s3_clients ENDPOINT BUCKET [MiB]
 (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
 """
 
@@ -53,6 +56,16 @@ def httpx_client(endpoint: str, bucket: str):
     return get, client.close
 
 
+def cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def report(name: str, stream: float, one: float, sixteen: float, cpu_us: float) -> None:
+    print(f"{name:14} stream {stream:7.0f} MB/s   256KiB ranges: {one:6.0f} req/s at 1, {sixteen:6.0f} req/s at 16, "
+          f"{cpu_us:5.0f} us CPU per GET")
+
+
 def measure_sync(name: str, get, size: int, etag: str) -> None:
     started = time.perf_counter()
     for start in range(0, size, STREAM_PIECE):
@@ -64,10 +77,43 @@ def measure_sync(name: str, get, size: int, etag: str) -> None:
         get(offset, offset + RANGE, etag)
     one = REQUESTS / (time.perf_counter() - started)
     with ThreadPoolExecutor(16) as pool:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_s()
         list(pool.map(lambda o: get(o, o + RANGE, etag), offsets))
         sixteen = REQUESTS / (time.perf_counter() - started)
-    print(f"{name:12} stream {stream:7.0f} MB/s   256KiB ranges: {one:6.0f} req/s at 1, {sixteen:6.0f} req/s at 16")
+    report(name, stream, one, sixteen, (cpu_s() - cpu) / REQUESTS * 1e6)
+
+
+async def measure_async(name: str, get, size: int) -> None:
+    """The same three shapes for an async ``get(start, stop)``."""
+    started = time.perf_counter()
+    for start in range(0, size, STREAM_PIECE):
+        await get(start, min(size, start + STREAM_PIECE))
+    stream = size / (time.perf_counter() - started) / 1e6
+    offsets = [random.randrange(0, size - RANGE) for _ in range(REQUESTS)]
+    started = time.perf_counter()
+    for offset in offsets:
+        await get(offset, offset + RANGE)
+    one = REQUESTS / (time.perf_counter() - started)
+    semaphore = asyncio.Semaphore(16)
+
+    async def limited(offset: int) -> bytes:
+        async with semaphore:
+            return await get(offset, offset + RANGE)
+
+    started, cpu = time.perf_counter(), cpu_s()
+    await asyncio.gather(*(limited(o) for o in offsets))
+    sixteen = REQUESTS / (time.perf_counter() - started)
+    report(name, stream, one, sixteen, (cpu_s() - cpu) / REQUESTS * 1e6)
+
+
+async def measure_obstore_async(endpoint: str, bucket: str, size: int, etag: str) -> None:
+    store = S3Store(bucket, endpoint=endpoint, region="us-east-1", client_options={"allow_http": True})
+
+    async def get(start: int, stop: int) -> memoryview:
+        result = await obstore.get_async(store, KEY, options={"range": (start, stop), "if_match": etag})
+        return memoryview(await result.bytes_async())  # as streamer keeps it: no copy into bytes
+
+    await measure_async("obstore async", get, size)
 
 
 async def measure_aiobotocore(endpoint: str, bucket: str, size: int, etag: str) -> None:
@@ -81,25 +127,7 @@ async def measure_aiobotocore(endpoint: str, bucket: str, size: int, etag: str) 
             async with answer["Body"] as body:
                 return await body.read()
 
-        started = time.perf_counter()
-        for start in range(0, size, STREAM_PIECE):
-            await get(start, min(size, start + STREAM_PIECE))
-        stream = size / (time.perf_counter() - started) / 1e6
-        offsets = [random.randrange(0, size - RANGE) for _ in range(REQUESTS)]
-        started = time.perf_counter()
-        for offset in offsets:
-            await get(offset, offset + RANGE)
-        one = REQUESTS / (time.perf_counter() - started)
-        semaphore = asyncio.Semaphore(16)
-
-        async def limited(offset: int) -> bytes:
-            async with semaphore:
-                return await get(offset, offset + RANGE)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(limited(o) for o in offsets))
-        sixteen = REQUESTS / (time.perf_counter() - started)
-    print(f"{'aiobotocore':12} stream {stream:7.0f} MB/s   256KiB ranges: {one:6.0f} req/s at 1, {sixteen:6.0f} req/s at 16")
+        await measure_async("aiobotocore", get, size)
 
 
 def main() -> None:
@@ -114,6 +142,7 @@ def main() -> None:
             measure_sync(name, get, size, etag)
         finally:
             close()
+    asyncio.run(measure_obstore_async(endpoint, bucket, size, etag))
     asyncio.run(measure_aiobotocore(endpoint, bucket, size, etag))
 
 
