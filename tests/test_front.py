@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi import APIRouter
 from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
 
-from streamer.web.front import FrontDoor, first_segment, routes_by_segment, served_by
+from streamer import Settings, create_app
+from streamer.web.front import FrontDoor, ServedRoute, first_segment, routes_by_segment, served_by
 
 
 @pytest.mark.parametrize(
@@ -91,3 +94,13 @@ async def test_front_door_serves_only_served_routes(method: str, path: str, serv
     await door({"type": "http", "method": method, "path": path, "root_path": "", "headers": []}, receive, send)
     assert (sent[-1]["body"] if sent else None) == served
     assert behind == ([] if served else [path])
+
+
+PLANNED = ["/media/{path:path}", "/thumbs/{path:path}", "/hls/{path:path}", "/bytes/{n}", "/stream-bytes/{n}", "/range/{n}", "/drip"]
+
+
+@pytest.mark.parametrize("template", PLANNED)
+def test_every_planned_route_is_answered_by_the_front_door(tmp_path: Path, template: str) -> None:
+    app = create_app(Settings(media_dir=tmp_path, cache_dir=tmp_path / "cache", load_testing="on"))
+    routes = [route for route in app.state.method_routes if getattr(route, "path", None) == template]
+    assert routes and all(isinstance(route, ServedRoute) for route in routes), routes

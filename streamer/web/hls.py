@@ -43,6 +43,8 @@ from streamer.media.thumbcache import ThumbCache
 from streamer.sources.base import MemorySource
 from streamer.sources.file import FileSource, open_file_source, resolve_in_root
 from streamer.web.media import http_error
+from streamer.web.direct import DirectEndpoint
+from streamer.web.front import served_by
 from streamer.web.openapi import RETRY_AFTER, add_get_and_head, error
 from streamer.web.planned import MediaFile, answer, planned_responses, request_fields, stream_endpoint
 from streamer.web.responses import MediaResponse
@@ -385,5 +387,6 @@ def hls_router(files: HlsFiles, *, io: str = "async") -> APIRouter:
         response_class=MediaResponse,
         responses=HLS_RESPONSES,
         summary="HLS of a video: index.m3u8, init.mp4 and {n}.m4s, made on request, keyframe-exact",
+        route_class_override=served_by(DirectEndpoint(files.dependency(), io)),  # by the front door
     )
     return router

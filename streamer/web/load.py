@@ -17,6 +17,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from streamer.sources.chunks import MAX_CHUNK_SIZE
 from streamer.http.ranges import ByteRange
 from streamer.http.representation import OCTET_STREAM, Representation
+from streamer.web.direct import DirectEndpoint
+from streamer.web.front import served_by
 from streamer.web.responses import MediaResponse
 from streamer.web.openapi import BINARY, BUSY, add_get_and_head
 from streamer.web.planned import (
@@ -123,11 +125,15 @@ def load_router(limits: LoadLimits, io: str) -> APIRouter:
     }
     router = APIRouter(tags=["load testing"])
     add_get_and_head(router, "/bytes/{n}", stream_endpoint(seeded_bytes, io), response_class=MediaResponse,
-                     responses=planned, summary="n deterministic bytes with Content-Length, Range and conditional requests")
+                     responses=planned, summary="n deterministic bytes with Content-Length, Range and conditional requests",
+                     route_class_override=served_by(DirectEndpoint(seeded_bytes, io)))
     router.add_api_route("/stream-bytes/{n}", stream_endpoint(chunked_bytes, io), methods=["GET"],
-                         response_class=MediaResponse, responses=streamed, summary="n deterministic bytes, chunked")
+                         response_class=MediaResponse, responses=streamed, summary="n deterministic bytes, chunked",
+                         route_class_override=served_by(DirectEndpoint(chunked_bytes, io)))
     add_get_and_head(router, "/range/{n}", stream_endpoint(alphabet, io), response_class=MediaResponse,
-                     responses=planned, summary="n bytes of a..z, seekable, optionally spread over a duration")
+                     responses=planned, summary="n bytes of a..z, seekable, optionally spread over a duration",
+                     route_class_override=served_by(DirectEndpoint(alphabet, io)))
     router.add_api_route("/drip", stream_endpoint(drip, io), methods=["GET"], response_class=MediaResponse,
-                         responses=dripped, summary="After a delay, numbytes spread evenly over a duration")
+                         responses=dripped, summary="After a delay, numbytes spread evenly over a duration",
+                         route_class_override=served_by(DirectEndpoint(drip, io)))
     return router

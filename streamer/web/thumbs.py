@@ -31,6 +31,8 @@ from streamer.media.workers import DEADLINE_S, WorkerPool
 from streamer.sources.base import io_limiter
 from streamer.sources.file import FileSource, open_file_source, resolve_in_root
 from streamer.web.media import http_error
+from streamer.web.direct import DirectEndpoint
+from streamer.web.front import served_by
 from streamer.web.openapi import BINARY, RETRY_AFTER, add_get_and_head, error
 from streamer.web.planned import bytes_response, planned_responses
 from streamer.web.responses import MediaResponse
@@ -235,5 +237,6 @@ def thumbs_router(thumbnails: Thumbnails) -> APIRouter:
         response_class=ThumbnailResponse,
         responses=THUMB_RESPONSES,
         summary="A thumbnail of a photo, a video's poster frame, or an audio file's cover art",
+        route_class_override=served_by(DirectEndpoint(thumbnail)),  # by the front door
     )
     return router

@@ -30,7 +30,21 @@ REQUESTS = [
                  id="cors-preflight"),
     pytest.param("GET", "/media/small.bin", [("Origin", "http://a.example")], id="cors-simple"),
     pytest.param("GET", "/media/" + "a" * 9000, [], id="overlong-target-414"),
-    pytest.param("GET", "/range/10", [("Range", "bytes=2-4")], id="load-route"),
+    pytest.param("GET", "/range/10", [("Range", "bytes=2-4")], id="load-range"),
+    pytest.param("HEAD", "/range/10", [], id="load-range-head"),
+    pytest.param("GET", "/bytes/100?seed=7", [("If-None-Match", '"nope"')], id="load-bytes"),
+    pytest.param("GET", "/bytes/abc", [], id="load-bad-path-parameter-422"),
+    pytest.param("GET", "/bytes/10?seed=x&chunk_size=", [], id="load-bad-query-422"),
+    pytest.param("GET", "/bytes/-1", [], id="load-out-of-limit-400"),
+    pytest.param("GET", "/stream-bytes/1000?chunk_size=100", [], id="load-chunked"),
+    pytest.param("HEAD", "/stream-bytes/10", [], id="load-get-only-405"),
+    pytest.param("GET", "/drip?numbytes=3&duration=0&code=201", [], id="load-drip"),
+    pytest.param("GET", "/drip?code=204&numbytes=3", [], id="load-drip-400"),
+    pytest.param("GET", "/hls/small.bin/index.m3u8", [], id="hls-not-a-video-422"),
+    pytest.param("GET", "/hls/nope.mp4/0.m4s", [], id="hls-missing-404"),
+    pytest.param("GET", "/thumbs/nope.jpg", [], id="thumbs-missing-404"),
+    pytest.param("GET", "/thumbs/small.bin?size=123456789", [], id="thumbs-size-too-long-422"),
+    pytest.param("GET", "/thumbs/small.bin?size=77", [], id="thumbs-size-not-offered"),
 ]
 
 
@@ -52,7 +66,8 @@ def comparable(response: wire.WireResponse) -> tuple[int, list[tuple[str, str]],
 def test_same_answer_with_and_without_front_door(
     servers: dict[str, ServerThread], method: str, target: str, headers: list[tuple[str, str]]
 ) -> None:
-    on, off = (comparable(wire.request(servers[door].port, method, target, headers)) for door in ("on", "off"))
+    raw = wire.build_request(method, target.encode("ascii"), headers)
+    on, off = (comparable(wire.parse_response(wire.exchange(servers[door].port, raw))) for door in ("on", "off"))
     assert on == off
 
 
