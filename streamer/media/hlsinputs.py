@@ -5,8 +5,10 @@ Opening a source makes FFmpeg probe its streams (it decodes frames: about half o
 A container is checked out by one segment at a time and goes back only when that
 segment succeeded (closed on any error). Idle containers are closed when evicted (least
 recently used beyond ``size``), when idle for ``idle_s``, when a checkout finds their
-file changed (another version under the same name), and by ``close()``. Only containers
-opened from a path are kept: a reader belongs to its caller. Blocking; thread-safe.
+file changed (another version under the same name), and by ``close()``. Containers
+opened from a path are kept; one opened from a reader only when its caller gives the reader
+up (``keep_reader``: an object's reader, pinned to one version, holds no descriptor).
+Blocking; thread-safe.
 """
 
 from __future__ import annotations
@@ -57,20 +59,21 @@ class InputPool:
             return [entry.identity[0] for entry in self._idle]
 
     @contextmanager
-    def checkout(self, identity: Identity, source: Input) -> Iterator[Any]:
+    def checkout(self, identity: Identity, source: Input, *, keep_reader: bool = False) -> Iterator[Any]:
         """A container of the file version ``identity`` names: an idle one, else ``source`` opened.
 
         ``source`` must be that very version (e.g. ``/proc/self/fd/N`` of a descriptor whose
         ``fstat`` gave ``identity``). The container goes back to the pool when the block ends
-        normally, and is closed if it raises. A reader (not a path) is opened and closed as usual.
+        normally, and is closed if it raises. A reader (not a path) is opened and closed as usual,
+        unless ``keep_reader``: then the container keeps it, and an idle one may serve instead.
         """
-        if not isinstance(source, (str, os.PathLike)):
+        if not isinstance(source, (str, os.PathLike)) and not keep_reader:
             with open_input(source) as container:
                 yield container
             return
         container = self._take(identity)
         if container is None:
-            container = av.open(os.fspath(source))
+            container = open_input(source)
             self.opened += 1
         try:
             yield container

@@ -96,6 +96,8 @@ class Video(Protocol):
     def version(self) -> list[str | int]: ...  # names the version in the caches (keyframe index, sound)
     def reader(self) -> AbstractContextManager[Input]: ...  # what PyAV opens in this process
     def job_source(self) -> str | S3Object: ...  # what a worker process opens
+    @property
+    def keeps_reader(self) -> bool: ...  # whether an opened source may keep what ``reader()`` gave
     def close(self) -> None: ...
 
 
@@ -125,6 +127,8 @@ class Opened:
 
     def reader(self) -> AbstractContextManager[Input]:
         return nullcontext(self.path)
+
+    keeps_reader = False  # a path: kept opened sources hold their own descriptor
 
     def job_source(self) -> str:  # worker processes read it through this one's descriptor
         return self.path.replace("/proc/self/", f"/proc/{os.getpid()}/", 1)
@@ -260,7 +264,7 @@ class HlsFiles:
         try:
             if resource == PLAYLIST_NAME:
                 return format_playlist(self._plan(opened)).encode()
-            opener = partial(self.inputs.checkout, tuple(opened.version))
+            opener = partial(self.inputs.checkout, tuple(opened.version), keep_reader=opened.keeps_reader)
             if resource == INIT_NAME:
                 with opened.reader() as source:
                     return make_init(source, transcode=self.audio is not None, opener=opener)

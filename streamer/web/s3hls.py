@@ -68,20 +68,28 @@ class ObjectVideo:
         return f"{self.meta.size:x}-{self.meta.validator}"
 
     @property
-    def version(self) -> list[str | int]:
-        return [f"s3://{self.bucket.bucket}/{self.bucket.prefix}", self.meta.key, self.meta.size, self.meta.etag]
+    def version(self) -> list[str | int]:  # the object's name first: kept sources of its other versions are let go
+        return [f"s3://{self.bucket.bucket}/{self.bucket.prefix}/{self.meta.key}", self.meta.size, self.meta.etag]
 
     @contextmanager
     def reader(self) -> Iterator[io.BufferedReader]:
-        """The object as a buffered file over ranged GETs; store failures become HTTP answers."""
+        """The object as a buffered file over ranged GETs; store failures become HTTP answers.
+
+        The file is not closed after: an opened source kept for the next resource may hold it
+        (``keeps_reader``). It holds no descriptor, only this version's name, so the collector
+        frees it with its last holder.
+        """
         raw = WatchedReader(self.bucket, self.meta)
         try:
-            with io.BufferedReader(raw, buffer_size=SEGMENT_BLOCK) as file:
-                yield file
+            yield io.BufferedReader(raw, buffer_size=SEGMENT_BLOCK)
         except SourceTruncatedError as exc:
             raise store_error(exc) from exc
         if raw.error is not None:  # a failed read that the demuxer took for the end: the bytes are not whole
             raise store_error(raw.error) from raw.error
+
+    # An opened source may keep its reader for the next resource of this version: it holds no
+    # descriptor, and every GET it makes is pinned to this ETag (a replaced object fails, never mixes).
+    keeps_reader = True
 
     def job_source(self) -> S3Object:
         return S3Object.of(self.bucket, self.meta)

@@ -83,10 +83,14 @@ def test_ffmpeg_plays_the_bucket_packet_for_packet(stack: Stack, name: str) -> N
 @pytest.mark.parametrize("name", CLIPS)
 def test_every_resource_is_the_bytes_made_from_the_file(stack: Stack, name: str) -> None:
     """Read through ranged GETs or from the disk, PyAV sees the same bytes: the same playlist, init and
-    segments (the converted sound too, made by a worker reading the object); the ETags differ (the store's)."""
+    segments (the converted sound too, made by a worker reading the object), the object's opened source
+    kept from one resource to the next like a file's; the ETags differ (the store's)."""
+    inputs = stack.replicas[0].server.config.app.state.hls.inputs
+    reused = inputs.reused
     with httpx.Client(timeout=60) as client:
         bucket = resources(client, stack.replicas[0], name)
         folder = resources(client, stack.folder, name)
+    assert inputs.reused - reused >= len(bucket) - 3, "the object's opened source served its next resources"
     assert list(bucket) == list(folder) and len(bucket) > 3
     for resource, answer in bucket.items():
         assert answer.status_code == 200 and answer.content == folder[resource].content, resource
