@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 from streamer.web.planned import MediaFile, check_io
 from streamer.web.responses import MediaResponse
 
-_REQUIRED = object()
+REQUIRED = object()  # the default of a parameter that has none
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Param:
     name: str
     kind: str  # "request", "response" or "value" (a path parameter if the route has one so named, else query)
     adapter: TypeAdapter[Any] | None = None
-    default: Any = _REQUIRED
+    default: Any = REQUIRED
 
 
 def param_of(parameter: inspect.Parameter) -> Param:
@@ -56,14 +56,14 @@ def param_of(parameter: inspect.Parameter) -> Param:
     elif isinstance(default, params.Param | params.Depends | params.Body):
         raise TypeError(f"{parameter.name}: {type(default).__name__} is not served directly")
     if default is inspect.Parameter.empty or default is PydanticUndefined or default is Ellipsis:
-        default = _REQUIRED
+        default = REQUIRED
     adapter = TypeAdapter(Annotated[annotation, *metadata]) if metadata else TypeAdapter(annotation)
     return Param(parameter.name, "value", adapter, default)
 
 
 def _validate(param: Param, where: str, raw: str | None, errors: list[dict[str, Any]]) -> Any:
     if raw is None:
-        if param.default is not _REQUIRED:
+        if param.default is not REQUIRED:
             return param.default
         errors.append({"type": "missing", "loc": (where, param.name), "msg": "Field required", "input": None})
         return None
