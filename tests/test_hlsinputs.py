@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from functools import partial
 from pathlib import Path
 
 import pytest
 
-from streamer.media.hlsaudio import AudioChunk
+from streamer.media.hlsaudio import AudioChunk, AudioError
 from streamer.media.hlsinputs import Identity, InputPool
-from streamer.media.hlsmux import SegmentTimeout, make_init, make_segment
+from streamer.media.hlsmux import SegmentAbandoned, SegmentTimeout, make_init, make_segment
 from streamer.media.hlsplan import plan_segments
 from streamer.media.keyframes import read_keyframes
 from tests.conftest import fd_targets, require_program
@@ -83,19 +84,35 @@ def test_a_container_goes_back_and_is_closed_at_close(clip: Path) -> None:
     assert len(pool) == 0 and held(clip) == 0
 
 
-def test_a_container_whose_segment_failed_is_closed(clips: dict[str, Path]) -> None:
-    clip = clips["ac3.mkv"]  # its sound is asked for once the source is open and read
+@pytest.mark.parametrize(
+    ("error", "kept"),
+    [
+        pytest.param(AudioError("the sound cannot be read"), False, id="failed-closed"),
+        pytest.param(SegmentTimeout("past its deadline"), True, id="deadline-stop-kept"),
+        pytest.param(SegmentAbandoned("its client left"), True, id="client-left-kept"),
+    ],
+)
+def test_a_container_whose_segment_failed_is_closed_one_stopped_goes_back(
+    clips: dict[str, Path], error: Exception, kept: bool
+) -> None:
+    clip = clips["ac3.mkv"]  # its sound is asked for once the source is open and read from
     index = read_keyframes(clip)
     assert index is not None
+    plan = plan_segments(index.times, index.duration)
 
     def no_sound(stream_index: int, number: int) -> AudioChunk:
         assert held(clip) == 1
-        raise SegmentTimeout("stopped mid-segment")
+        raise error
 
     pool = InputPool()
-    with pytest.raises(SegmentTimeout):
-        make_segment(clip, plan_segments(index.times, index.duration)[1], no_sound, opener=partial(pool.checkout, identity(clip)))
-    assert (pool.opened, len(pool)) == (1, 0) and held(clip) == 0
+    reused = partial(pool.checkout, identity(clip))
+    with pytest.raises(type(error)):
+        make_segment(clip, plan[1], no_sound, opener=reused)
+    assert (pool.opened, len(pool), held(clip)) == (1, int(kept), int(kept))
+    assert make_segment(clip, plan[2], opener=reused) == make_segment(clip, plan[2]), "a stopped source serves as a fresh one"
+    assert pool.reused == int(kept)
+    pool.close()
+    assert held(clip) == 0
 
 
 def test_a_changed_file_is_opened_afresh_and_the_old_container_closed(clip: Path) -> None:
@@ -146,3 +163,32 @@ def test_a_container_given_back_after_close_is_closed(clip: Path) -> None:
     with pool.checkout(identity(clip), str(clip)):
         pool.close()
     assert len(pool) == 0 and held(clip) == 0
+
+
+def test_a_source_stopped_in_the_middle_of_its_packets_serves_the_next_segment_as_a_fresh_one(
+    clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamer.media import hlsmux
+
+    clip = clips["bframes.mkv"]
+    index = read_keyframes(clip)
+    assert index is not None
+    plan = plan_segments(index.times, index.duration)
+    stop, calls, real = threading.Event(), [0], hlsmux._check
+
+    def stopping(deadline: float, event: threading.Event | None) -> None:
+        calls[0] += 1
+        if calls[0] == 10:  # the tenth packet read
+            stop.set()
+        real(deadline, event)
+
+    pool = InputPool()
+    reused = partial(pool.checkout, identity(clip))
+    monkeypatch.setattr(hlsmux, "_check", stopping)
+    with pytest.raises(SegmentAbandoned):
+        make_segment(clip, plan[1], opener=reused, stop=stop)
+    monkeypatch.setattr(hlsmux, "_check", real)
+    assert calls[0] == 10 and (pool.opened, len(pool)) == (1, 1)
+    assert all(make_segment(clip, span, opener=reused) == make_segment(clip, span) for span in (plan[1], plan[0], plan[2]))
+    assert pool.reused == 3
+    pool.close()

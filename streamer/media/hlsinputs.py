@@ -3,7 +3,8 @@
 Opening a source makes FFmpeg probe its streams (it decodes frames: about half of a
 1080p segment's time); each segment seeks anyway, so a container can serve the next one.
 A container is checked out by one segment at a time and goes back only when that
-segment succeeded (closed on any error). Idle containers are closed when evicted (least
+segment succeeded or stopped on purpose between packets (``StoppedBetweenPackets``: its
+deadline passed or its client left; the next segment seeks anyway), closed on any other error. Idle containers are closed when evicted (least
 recently used beyond ``size``), when idle for ``idle_s``, when a checkout finds their
 file changed (another version under the same name), and by ``close()``. Containers
 opened from a path are kept; one opened from a reader only when its caller gives the reader
@@ -28,6 +29,10 @@ POOL_SIZE = 4  # idle containers kept, over all files
 IDLE_S = 60.0  # an idle container is closed after this long unused (a deleted file is let go)
 # A file's version: its name (a real path) first, then what tells its contents apart (size, mtime)
 Identity = tuple[Hashable, ...]
+
+
+class StoppedBetweenPackets(Exception):
+    """Work stopped on purpose between two packets: the container it used is sound and may serve again."""
 
 
 class _Idle(NamedTuple):
@@ -64,8 +69,9 @@ class InputPool:
 
         ``source`` must be that very version (e.g. ``/proc/self/fd/N`` of a descriptor whose
         ``fstat`` gave ``identity``). The container goes back to the pool when the block ends
-        normally, and is closed if it raises. A reader (not a path) is opened and closed as usual,
-        unless ``keep_reader``: then the container keeps it, and an idle one may serve instead.
+        normally or by ``StoppedBetweenPackets``, and is closed if anything else is raised. A
+        reader (not a path) is opened and closed as usual, unless ``keep_reader``: then the
+        container keeps it, and an idle one may serve instead.
         """
         if not isinstance(source, (str, os.PathLike)) and not keep_reader:
             with open_input(source) as container:
@@ -77,6 +83,9 @@ class InputPool:
             self.opened += 1
         try:
             yield container
+        except StoppedBetweenPackets:
+            self._give_back(identity, container)
+            raise
         except BaseException:
             container.close()
             raise

@@ -30,6 +30,7 @@ import av
 
 from streamer.media.hlsaudio import AacFormat, AudioChunk, Input, aac_config, chunk_samples, open_input, output_rate
 from streamer.media.hlsaudio import packets_between
+from streamer.media.hlsinputs import StoppedBetweenPackets
 from streamer.media.hlsplan import SegmentSpan
 
 AudioChunks = Callable[[int, int], AudioChunk]  # (audio stream index, chunk number) → the chunk, transcoded or cached
@@ -52,11 +53,11 @@ class SegmentError(ValueError):
     """The file cannot be cut as planned: no video, no packets where the index said, a damaged stream."""
 
 
-class SegmentTimeout(Exception):
+class SegmentTimeout(StoppedBetweenPackets):
     """The segment was not made by its deadline (the work stopped): try again later."""
 
 
-class SegmentAbandoned(Exception):
+class SegmentAbandoned(StoppedBetweenPackets):
     """The segment's ``stop`` event was set (its client left): the work stopped."""
 
 
