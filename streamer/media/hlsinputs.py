@@ -21,7 +21,6 @@ from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-import av
 
 from streamer.media.hlsaudio import Input, open_input
 
