@@ -1,4 +1,4 @@
-"""S3-compatible object storage as a byte source, through obstore (Rust object_store).
+"""An S3-compatible bucket through obstore (Rust object_store): metadata, ranged GETs, listings.
 
 The store is asked only normalised questions: HEAD for metadata (size, ETag,
 Last-Modified; cached for ``META_TTL_S``), one ``Range: bytes=a-b`` GET per read
