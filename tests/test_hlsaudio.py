@@ -15,7 +15,7 @@ from streamer.media import hlsaudio
 from streamer.media.hlsaudio import FRAME, STEREO, AacFormat, AudioChunk, aac_config, packets_between, transcode_chunk
 from streamer.media.thumbcache import ThumbCache
 from streamer.media.workers import WorkerPool
-from streamer.web.hls import AudioChunks
+from streamer.media.hlsvideo import AudioChunks
 from tests.conftest import require_program
 
 SMALL_CHUNK_FRAMES = 40  # about 0.85 s at 48 kHz: a 4 s clip crosses four chunk joins

@@ -11,8 +11,8 @@ leaves while it is made stops between packets. The
 ETag is the file's identity and the resource name, known from one ``fstat``: a
 conditional request is answered 304 (or 412) before anything is made. The body
 is then answered through the planning core (Range, Content-Length, HEAD).
-A video is a ``Video``: a file beneath the root (``Opened``) or one version of an
-object in a bucket (``streamer.web.s3hls``); PyAV reads either through ``reader()``.
+A video is a ``Video`` (``streamer.media.hlsvideo``): a file beneath the root (``Opened``)
+or one version of an object in a bucket (``streamer.web.s3hls``).
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -38,10 +37,11 @@ from streamer.http.representation import Representation
 from streamer.media.jobs import JobError
 from streamer.media.hlsinputs import InputPool
 from streamer.media.hlsplan import INIT_NAME, SegmentSpan, format_playlist, parse_segment_number, plan_segments
+from streamer.media.hlsvideo import AudioChunks, Opened, Video, read_index
 from streamer.media.keyframes import KeyframeCache
 from streamer.media.thumbcache import ThumbCache
 from streamer.sources.base import MemorySource
-from streamer.sources.file import FileSource, open_file_source, resolve_in_root
+from streamer.sources.file import open_file_source, resolve_in_root
 from streamer.web.media import http_error
 from streamer.web.direct import DirectEndpoint
 from streamer.web.front import served_by
@@ -50,10 +50,8 @@ from streamer.web.planned import MediaFile, answer, planned_responses, request_f
 from streamer.web.responses import MediaResponse
 
 if TYPE_CHECKING:
-    from streamer.media.hlsaudio import AudioChunk, Input
-    from streamer.media.keyframes import KeyframeIndex
+    from streamer.media.hlsaudio import AudioChunk
     from streamer.media.workers import WorkerPool
-    from streamer.sources.s3reader import S3Object
 
 PLAYLIST_NAME = "index.m3u8"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -83,87 +81,6 @@ class HlsRepresentation(Representation):
     @property
     def etag(self) -> ETag:
         return ETag(f'"{self.validator}"')
-
-
-class Video(Protocol):
-    """One version of a video, opened until ``close()``: what its HLS resources are made from."""
-
-    @property
-    def mtime_ns(self) -> int: ...
-    @property
-    def validator(self) -> str: ...  # names the version in every ETag: the same on every replica
-    @property
-    def version(self) -> list[str | int]: ...  # names the version in the caches (keyframe index, sound)
-    def reader(self) -> AbstractContextManager[Input]: ...  # what PyAV opens in this process
-    def job_source(self) -> str | S3Object: ...  # what a worker process opens
-    @property
-    def keeps_reader(self) -> bool: ...  # whether an opened source may keep what ``reader()`` gave
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A video file beneath the root: its open descriptor, its ``fstat`` and real path."""
-
-    source: FileSource
-    st: os.stat_result
-    resolved: str
-
-    @property
-    def path(self) -> str:  # the descriptor as a path PyAV can open
-        return f"/proc/self/fd/{self.source.fileno()}"
-
-    @property
-    def mtime_ns(self) -> int:
-        return self.st.st_mtime_ns
-
-    @property
-    def validator(self) -> str:
-        return f"{self.st.st_size:x}-{self.st.st_mtime_ns:x}"
-
-    @property
-    def version(self) -> list[str | int]:
-        return [self.resolved, self.st.st_size, self.st.st_mtime_ns]
-
-    def reader(self) -> AbstractContextManager[Input]:
-        return nullcontext(self.path)
-
-    keeps_reader = False  # a path: kept opened sources hold their own descriptor
-
-    def job_source(self) -> str:  # worker processes read it through this one's descriptor
-        return self.path.replace("/proc/self/", f"/proc/{os.getpid()}/", 1)
-
-    def close(self) -> None:
-        self.source.close()
-
-
-class AudioChunks:
-    """AAC chunks of videos' sound, each transcoded once (in ``pool``, else a thread), kept in ``cache``."""
-
-    def __init__(self, cache: ThumbCache, pool: WorkerPool | None) -> None:
-        self.cache = cache
-        self.pool = pool
-
-    async def fetch(self, version: list[str | int], source: str | S3Object, stream_index: int, number: int) -> bytes:
-        """The chunk's bytes, transcoded from ``source`` (the video's ``version``) first if not cached.
-
-        Concurrent callers share one job.
-        """
-        from streamer.media.hlsaudio import DEADLINE_S, chunk_name_of, write_chunk
-
-        async def make(temporary: str) -> None:
-            if self.pool is None:
-                await anyio.to_thread.run_sync(write_chunk, source, stream_index, number, temporary)
-            else:
-                await self.pool.run(write_chunk, source, stream_index, number, temporary, deadline_s=DEADLINE_S)
-
-        return await self.cache.get_or_make(chunk_name_of(version, stream_index, number), make)
-
-    def get(self, version: list[str | int], source: str | S3Object, stream_index: int, number: int) -> AudioChunk:
-        """Blocking, from a worker thread of the event loop: the chunk, made if needed."""
-        from streamer.media.hlsaudio import AudioChunk
-
-        return AudioChunk.from_bytes(anyio.from_thread.run(self.fetch, version, source, stream_index, number))
 
 
 def media_type_of(resource: str) -> str:
@@ -359,14 +276,6 @@ class HlsFiles:
             return MediaFile(MemorySource(content), plan.body)
 
         return hls_resource
-
-
-def read_index(video: Video) -> KeyframeIndex | None:
-    """Blocking: the keyframe index of ``video``, read from its container's own index."""
-    from streamer.media.keyframes import read_keyframes
-
-    with video.reader() as source:
-        return read_keyframes(source)
 
 
 def retry_after() -> dict[str, str]:

@@ -54,7 +54,7 @@ def store_error(exc: Exception) -> HTTPException:
 
 @dataclass(frozen=True)
 class ObjectVideo:
-    """One version of a video object in ``bucket``: the ``Video`` of ``streamer.web.hls``."""
+    """One version of a video object in ``bucket``: the ``Video`` of ``streamer.media.hlsvideo``."""
 
     bucket: S3Bucket
     meta: ObjectMeta
