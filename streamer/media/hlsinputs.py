@@ -4,9 +4,10 @@ Opening a source makes FFmpeg probe its streams (it decodes frames: about half o
 1080p segment's time); each segment seeks anyway, so a container can serve the next one.
 A container is checked out by one segment at a time and goes back only when that
 segment succeeded or stopped on purpose between packets (``StoppedBetweenPackets``: its
-deadline passed or its client left; the next segment seeks anyway), closed on any other error. Idle containers are closed when evicted (least
-recently used beyond ``size``), when idle for ``idle_s``, when a checkout finds their
-file changed (another version under the same name), and by ``close()``. Containers
+deadline passed or its client left; the next segment seeks anyway), and is closed on any
+other error. Idle containers are closed when evicted (least recently used beyond
+``size``), when idle for ``idle_s`` (looked at on the next checkout), when a checkout finds
+their file changed (another version under the same name), and by ``close()``. Containers
 opened from a path are kept; one opened from a reader only when its caller gives the reader
 up (``keep_reader``: an object's reader, pinned to one version, holds no descriptor).
 Blocking; thread-safe.
@@ -20,7 +21,6 @@ import time
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
-
 
 from streamer.media.hlsaudio import Input, open_input
 

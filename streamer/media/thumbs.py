@@ -10,7 +10,6 @@ given. Expected failures raise ``JobError`` with a status and a reason for the c
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 from typing import IO, Any
 

@@ -14,7 +14,8 @@ body the page cache holds whole is sent on the event loop; a short one it does n
 prefetched (the loop sleeps while the kernel reads it); a long one, or a span still not in the
 page cache, from an I/O thread, so the loop never waits on a disk and its turns stay short.
 A full socket is waited on with ``add_writer`` on a duplicate of its descriptor (uvloop
-refuses the transport's own), for at most the stall timeout without progress. TLS (and h11, which is not this class) never see the extension: they copy.
+refuses the transport's own), for at most the stall timeout without progress. TLS (and h11,
+which is not this class) never see the extension: they copy.
 Tested against uvicorn's version range in pyproject.toml.
 """
 

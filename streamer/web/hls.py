@@ -47,7 +47,7 @@ from streamer.web.direct import DirectEndpoint
 from streamer.web.front import served_by
 from streamer.web.openapi import RETRY_AFTER, add_get_and_head, error
 from streamer.web.planned import MediaFile, answer, planned_responses, request_fields, stream_endpoint
-from streamer.web.responses import MediaResponse
+from streamer.web.responses import MediaResponse, until_disconnect
 
 if TYPE_CHECKING:
     from streamer.media.hlsaudio import AudioChunk
@@ -238,8 +238,7 @@ class HlsFiles:
 
         async def watch() -> None:
             assert receive is not None
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            await until_disconnect(receive)
             stop.set()
 
         outcome: list[bytes | Exception] = []

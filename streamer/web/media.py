@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 import anyio
 from asyncer import asyncify
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import Receive, Scope, Send

@@ -121,6 +121,12 @@ def abort_connection(scope: Scope) -> bool:
     return True
 
 
+async def until_disconnect(receive: Receive) -> None:
+    """Return once the client has gone (``http.disconnect``), dropping any other message."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 class StreamStalledError(TimeoutError):
     """The client did not accept a chunk within the stall timeout."""
 
@@ -301,8 +307,7 @@ class MediaResponse(StreamingResponse):
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(stream)
-                while (await receive())["type"] != "http.disconnect":
-                    pass
+                await until_disconnect(receive)
                 if cancel_reads is not None:
                     cancel_reads()
                 tg.cancel_scope.cancel()

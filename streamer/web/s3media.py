@@ -42,7 +42,7 @@ from streamer.media.thumbcache import ThumbCache
 from streamer.web.s3subtitles import add_s3_subtitles
 from streamer.web.s3thumbs import add_s3_thumbs
 from streamer.web.thumbs import Thumbnails
-from streamer.web.responses import CANCEL_READS_KEY, STALL_TIMEOUT_S, MediaResponse
+from streamer.web.responses import CANCEL_READS_KEY, STALL_TIMEOUT_S, MediaResponse, until_disconnect
 
 STORE_RETRY_AFTER_S = 2
 PLAN_ATTEMPTS = 2  # a replaced object seen at the first read: plan once more on its new metadata
@@ -69,8 +69,7 @@ async def in_thread(bucket_call: Callable[..., T], *args: Any) -> T:
 
 
 async def _disconnect(receive: Receive, work: asyncio.Task[Any]) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    await until_disconnect(receive)
     work.cancel()
 
 

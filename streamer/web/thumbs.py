@@ -35,7 +35,7 @@ from streamer.web.direct import DirectEndpoint
 from streamer.web.front import served_by
 from streamer.web.openapi import BINARY, RETRY_AFTER, add_get_and_head, error
 from streamer.web.planned import bytes_response, planned_responses
-from streamer.web.responses import MediaResponse
+from streamer.web.responses import MediaResponse, until_disconnect
 
 MAX_AGE_S = 7 * 24 * 3600  # browsers keep a thumbnail a week, then revalidate (304)
 THUMB_HEADERS = (("cache-control", f"private, max-age={MAX_AGE_S}"), ("vary", "Accept"))  # on 304s too
@@ -209,15 +209,10 @@ class Thumbnails:
                     tg.cancel_scope.cancel()
 
             tg.start_soon(work)
-            tg.start_soon(_until_disconnect, request)
+            tg.start_soon(until_disconnect, request.receive)
         if outcome and isinstance(outcome[0], Exception):
             raise outcome[0]
         return outcome[0] if outcome else None
-
-
-async def _until_disconnect(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 def thumbs_router(thumbnails: Thumbnails) -> APIRouter:

@@ -11,13 +11,12 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from streamer import Settings
-from tests.browser.conftest import CHROMIUM_ARGS, AccessLog
+from tests.browser.conftest import AccessLog
 from tests.browser.test_library_page import CURRENT_MEDIA, PLAYING_PAST
 from tests.conftest import ServerThread, require_program, start_server
 

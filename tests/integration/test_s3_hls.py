@@ -53,9 +53,9 @@ def stack(weed: Weed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
     rotated = make_av(tmp_path_factory.mktemp("s3hls-rotated") / "rotated.mp4", "mp4", "libx264", None, rotation=90)
     obstore.put(weed.store(), "hls/rotated.mp4", rotated.read_bytes())
     replicas = []
-    for io in ("async", "sync"):
-        settings = replace(settings_for(clips, io), s3_url=f"s3://{BUCKET}/hls", s3_endpoint=weed.endpoint,
-                           cache_dir=tmp_path_factory.mktemp(f"s3hls-cache-{io}"), media_workers=1)
+    for form in ("async", "sync"):
+        settings = replace(settings_for(clips, form), s3_url=f"s3://{BUCKET}/hls", s3_endpoint=weed.endpoint,
+                           cache_dir=tmp_path_factory.mktemp(f"s3hls-cache-{form}"), media_workers=1)
         replicas.append(start_server(settings))
     folder = start_server(Settings(media_dir=clips, cache_dir=tmp_path_factory.mktemp("s3hls-cache-folder"), media_workers=1))
     yield Stack(replicas, folder, clips)
