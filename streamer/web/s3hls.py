@@ -95,7 +95,7 @@ class ObjectVideo:
         return S3Object.of(self.bucket, self.meta)
 
     def close(self) -> None:
-        pass  # each reader is closed when its resource is made
+        pass  # nothing to close: a reader holds no descriptor and is freed with its last holder
 
 
 class BucketVideos:
