@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
+from streamer.media.niced import loop_token
 from streamer.media.thumbcache import ThumbCache
 from streamer.sources.file import FileSource
 
@@ -103,10 +104,11 @@ class AudioChunks:
         return await self.cache.get_or_make(chunk_name_of(version, stream_index, number), make)
 
     def get(self, version: list[str | int], source: str | S3Object, stream_index: int, number: int) -> AudioChunk:
-        """Blocking, from a worker thread of the event loop: the chunk, made if needed."""
+        """Blocking, from a worker thread of the event loop (anyio's or a niced one): the chunk, made if needed."""
         from streamer.media.hlsaudio import AudioChunk
 
-        return AudioChunk.from_bytes(anyio.from_thread.run(self.fetch, version, source, stream_index, number))
+        made = anyio.from_thread.run(self.fetch, version, source, stream_index, number, token=loop_token())
+        return AudioChunk.from_bytes(made)
 
 
 def read_index(video: Video) -> KeyframeIndex | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -278,6 +279,29 @@ def test_one_segment_is_muxed_at_a_time(hls_server: ServerThread, monkeypatch: p
         for thread in threads:
             thread.join()
     assert most[0] == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread is Linux's")
+def test_resources_are_made_on_threads_ranked_below_the_loop(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When a muxing thread and the event loop both want a CPU, the kernel gives it to the loop."""
+    from streamer.media.niced import thread_niceness
+    from streamer.web.hls import MUX_NICENESS
+
+    files = hls_server.server.config.app.state.hls
+    seen: list[tuple[str, int]] = []
+    real = files.make
+
+    def noting(opened: object, resource: str, *args: object) -> bytes:
+        seen.append((resource, thread_niceness()))
+        return real(opened, resource, *args)
+
+    monkeypatch.setattr(files, "make", noting)
+    with hls_server.client() as client:
+        for resource in ("index.m3u8", "init.mp4", "1.m4s"):
+            assert client.get(url(hls_server, "bframes.mkv", resource)).status_code == 200
+    base = thread_niceness()
+    assert seen == [(resource, max(MUX_NICENESS, base)) for resource in ("index.m3u8", "init.mp4", "1.m4s")]
+    assert os.getpriority(os.PRIO_PROCESS, hls_server.thread.native_id) == base, "the loop's thread keeps its priority"
 
 
 @pytest.mark.clients
