@@ -16,7 +16,6 @@ All functions block.
 
 from __future__ import annotations
 
-import io
 import math
 import threading
 import time
@@ -47,6 +46,37 @@ MUX_OPTIONS = {
     "fflags": "+bitexact",
     "avoid_negative_ts": "disabled",
 }
+
+
+OUTPUT_BUFFER = 1 << 16  # bytes per write to Python: each is one short copy under the GIL
+
+
+class _Written:
+    """The muxer's output, kept as the bytes objects PyAV wrote, and joined once.
+
+    Not seekable, which fragmented MP4 without a trailer never needs. Copying 4.5 MB into a growing
+    ``BytesIO``, out of it, and once more to drop the init's boxes held the GIL long enough that
+    the event loop's lag p99, while one thread muxed 1080p segments back to back, was 2.4 ms; with
+    this, 0.8 ms (same CPU per segment; README, HLS).
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(data)
+        return len(data)
+
+    def all(self) -> bytes:
+        return b"".join(self.parts)
+
+    def fragments(self) -> bytes:
+        """The bytes from the first ``moof`` on, copied once: what comes before it is the init's."""
+        for i, part in enumerate(self.parts):
+            if part[4:8] == b"moof":  # FFmpeg flushes ftyp and the empty moov in writes of their own
+                return b"".join(self.parts[i:])
+        data = self.all()
+        return data[_moof_offset(data) :]
 
 
 class SegmentError(ValueError):
@@ -99,10 +129,11 @@ def _copied_stream(output: Any, stream: Any) -> Any:
 @contextmanager
 def _open_pair(
     path: Input, *, transcode: bool, opener: Opener = open_input
-) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], io.BytesIO]]:
+) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], _Written]]:
     """The source, its selected streams, an fMP4 output in memory and the stream map: all closed (or given back) after."""
-    buffer = io.BytesIO()
-    with opener(path) as source, av.open(buffer, "w", format="mp4", options=MUX_OPTIONS) as output:
+    written = _Written()
+    output_options = {"format": "mp4", "options": MUX_OPTIONS, "buffer_size": OUTPUT_BUFFER}
+    with opener(path) as source, av.open(written, "w", **output_options) as output:
         streams = _select(source)
         if streams.transcoded and not transcode:
             streams = _Streams(streams.video, None, False)
@@ -118,7 +149,7 @@ def _open_pair(
                 if stream.codec_context.name == "hevc":
                     out.codec_tag = "hvc1"  # Safari refuses hev1
                 mapping[stream] = out
-        yield source, streams, output, mapping, buffer
+        yield source, streams, output, mapping, written
 
 
 def _moof_offset(data: bytes) -> int:
@@ -131,9 +162,9 @@ def _moof_offset(data: bytes) -> int:
 def make_init(path: Input, *, transcode: bool = False, opener: Opener = open_input) -> bytes:
     """``init.mp4``: the ``ftyp`` and the empty ``moov`` of the selected streams (with AAC for the sound if ``transcode``)."""
     try:
-        with _open_pair(path, transcode=transcode, opener=opener) as (_source, _streams, output, _mapping, buffer):
+        with _open_pair(path, transcode=transcode, opener=opener) as (_source, _streams, output, _mapping, written):
             output.start_encoding()
-        return buffer.getvalue()
+        return written.all()
     except av.FFmpegError as exc:
         raise SegmentError(f"cannot read the file: {exc}") from exc
 
@@ -238,7 +269,7 @@ def make_segment(
     """
     _check(deadline, stop)
     try:
-        with _open_pair(path, transcode=chunks is not None, opener=opener) as (source, streams, output, mapping, buffer):
+        with _open_pair(path, transcode=chunks is not None, opener=opener) as (source, streams, output, mapping, written):
             videos, audios = _collect(source, streams, span, deadline, stop)
             if streams.transcoded:
                 audios = _transcoded(streams, span, chunks)
@@ -253,7 +284,6 @@ def make_segment(
                 packet.dts += offset
                 packet.stream = mapping[packet.stream]
                 output.mux(packet)
-        data = buffer.getvalue()
     except av.FFmpegError as exc:
         raise SegmentError(f"cannot cut segment {span.number}: {exc}") from exc
-    return data[_moof_offset(data) :]
+    return written.fragments()
