@@ -85,18 +85,19 @@ def quantile(values: list[float], q: float) -> float:
 
 
 VARIANTS = {  # label -> streamer.web.hls settings, served side by side (A/B in the same minute)
-    "sources kept": {"MUXING": 1, "INPUTS_KEPT": 4},
-    "opened per segment": {"MUXING": 1, "INPUTS_KEPT": 0},
+    "default (muxing at nice 10)": {},
+    "muxing at nice 0": {"MUX_NICENESS": 0},
+    "two muxing at once": {"MUXING": 2},
 }
 
 
 def start_server(media: Path, cache: Path, settings: dict[str, int]) -> tuple[subprocess.Popen[bytes], str]:
-    """``streamer serve`` with ``settings`` of streamer.web.hls (MUXING: segments muxed at once; INPUTS_KEPT)."""
+    """``streamer serve`` with ``settings`` of streamer.web.hls (MUXING: segments muxed at once; INPUTS_KEPT; MUX_NICENESS)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    assigned = "; ".join(f"h.{name} = {value}" for name, value in settings.items())
-    boot = f"import streamer.web.hls as h; {assigned}; from streamer.server.cli import main; main()"
+    assigned = "".join(f"h.{name} = {value}; " for name, value in settings.items())
+    boot = f"import streamer.web.hls as h; {assigned}from streamer.server.cli import main; main()"
     command = [sys.executable, "-c", boot, "serve", str(media), "--port", str(port), "--cache-dir", str(cache)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -151,6 +152,43 @@ async def segments_under_load(base: str, prefix: str, count: int, clients: int, 
     }
 
 
+def loop_lag_while_muxing(clip: Path, index_dir: Path, seconds: float = 8.0) -> None:
+    """In-process: an event loop's lag (a 1 ms sleep's overshoot) while one thread muxes the clip's segments
+    back to back from a kept source: how long the muxing holds the GIL at a stretch."""
+    import asyncio
+
+    index = KeyframeCache(index_dir).get(str(clip), clip.stat())
+    plan = plan_segments(index.times, index.duration)
+    inputs = InputPool()
+    kept = partial(inputs.checkout, (str(clip), clip.stat().st_size, clip.stat().st_mtime_ns))
+    stop, made = threading.Event(), [0]
+
+    def mux() -> None:
+        while not stop.is_set():
+            make_segment(clip, plan[made[0] % (len(plan) - 1)], opener=kept)
+            made[0] += 1
+
+    async def measure() -> list[float]:
+        lags: list[float] = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            await asyncio.sleep(0.001)
+            lags.append(time.perf_counter() - start - 0.001)
+        return lags
+
+    worker = threading.Thread(target=mux)
+    worker.start()
+    try:
+        lags = asyncio.run(measure())
+    finally:
+        stop.set()
+        worker.join()
+        inputs.close()
+    print(f"in-process, one thread muxing 1080p segments back to back: {made[0] / seconds:.0f} segments/s; the loop's lag "
+          f"p50 {ms(quantile(lags, 0.5))} p99 {ms(quantile(lags, 0.99))} max {ms(max(lags))}; load {os.getloadavg()[0]:.2f}")
+
+
 def ffmpeg_rate(clip: Path, spans: list[tuple[float, float]], clients: int, seconds: float) -> float:
     """Segments per second made by ``clients`` threads each running ffmpeg once per segment."""
     done = [0] * clients
@@ -177,6 +215,7 @@ def http_figures(folder: Path, seconds: int, duration: float) -> None:
     clip = media / "hd.mkv"
     made, _ = timed(make_hd_clip, clip, seconds)
     print(f"1080p clip: {seconds} s, {clip.stat().st_size / 1e6:.0f} MB, made in {made:.0f} s; load {os.getloadavg()}")
+    loop_lag_while_muxing(clip, folder / "lag-index")
     servers = {label: start_server(media, folder / f"hd-cache-{n}", settings) for n, (label, settings) in enumerate(VARIANTS.items())}
     try:
         for clients in (0, 1, 4, 16):

@@ -239,16 +239,19 @@ def test_a_truncated_file_is_a_clear_answer_never_a_500(hls_server: ServerThread
     assert answers["init.mp4"].status_code == 200 and answers["0.m4s"].status_code == 200, "what is there plays"
 
 
-def test_bench_hls_smoke(hls_server: ServerThread) -> None:
-    """bench.hls's measurements, tiny: segments over HTTP with /healthz timed meanwhile, and ffmpeg per segment."""
+def test_bench_hls_smoke(hls_server: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """bench.hls's measurements, tiny: segments over HTTP with /healthz timed meanwhile, ffmpeg per segment, and
+    the loop's lag while a thread muxes."""
     import anyio
 
-    from bench.hls import ffmpeg_rate, segments_under_load
+    from bench.hls import ffmpeg_rate, loop_lag_while_muxing, segments_under_load
 
     require_program("wrk", "wrk")
     got = anyio.run(segments_under_load, hls_server.base_url, "/hls/sub%20dir/bframes.mkv/", 3, 2, 1)
     assert got["rate"] > 0 and got["not_200"] == 0 and got["health_p99"] > 0 and got["lag_max_ms"] >= 0
     assert ffmpeg_rate(hls_server.settings.media_dir / "sub dir" / "bframes.mkv", [(0.0, 2.0)], 1, 0.2) > 0
+    loop_lag_while_muxing(hls_server.settings.media_dir / "sub dir" / "bframes.mkv", tmp_path, 0.2)
+    assert "segments/s; the loop's lag p50" in capsys.readouterr().out
 
 
 def test_one_segment_is_muxed_at_a_time(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
