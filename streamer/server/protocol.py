@@ -14,7 +14,10 @@ body the page cache holds whole is sent on the event loop; a short one it does n
 prefetched (the loop sleeps while the kernel reads it); a long one, or a span still not in the
 page cache, from an I/O thread, so the loop never waits on a disk and its turns stay short.
 A full socket is waited on with ``add_writer`` on a duplicate of its descriptor (uvloop
-refuses the transport's own), for at most the stall timeout without progress. TLS (and h11,
+refuses the transport's own), for at most the stall timeout without progress: progress is the
+client acknowledging bytes (the socket's queue, ``SIOCOUTQ``, shrinking), so a slow reader that
+keeps reading is never cut, though the kernel wakes a writer only once a third of its send
+buffer is free, which at a few kB/s takes longer than the timeout. TLS (and h11,
 which is not this class) never see the extension: they copy.
 Tested against uvicorn's version range in pyproject.toml.
 """
@@ -22,10 +25,12 @@ Tested against uvicorn's version range in pyproject.toml.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import select
 import socket
 import struct
+import termios
 from typing import Any
 
 import anyio
@@ -147,17 +152,17 @@ class FileSender:
         return False
 
     async def _writable(self, fd: int, stall: float | None) -> None:
-        """Wait until the socket takes more, for at most ``stall`` seconds (a timer, not ``wait_for``: cheaper)."""
+        """Wait until the socket takes more, failing once the client took nothing for ``stall`` seconds."""
         loop = asyncio.get_running_loop()
         self._waiting = ready = loop.create_future()
         loop.add_writer(fd, _set_done, ready)
-        timer = None if stall is None else loop.call_later(stall, _set_stalled, ready, stall)
+        watch = None if stall is None else _StallWatch(loop, fd, ready, stall)
         try:
             await ready
         finally:
             loop.remove_writer(fd)
-            if timer is not None:
-                timer.cancel()
+            if watch is not None:
+                watch.cancel()
             self._waiting = None
 
     def close(self) -> None:
@@ -179,9 +184,34 @@ def _set_done(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _set_stalled(future: asyncio.Future[None], stall: float) -> None:
-    if not future.done():
-        future.set_exception(StreamStalledError(f"client accepted nothing for {stall} s"))
+def unacknowledged(fd: int) -> int | None:
+    """Bytes in the socket's send queue the client has not acknowledged (Linux ``SIOCOUTQ``); None where unknown."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4)))[0])
+    except OSError:
+        return None
+
+
+class _StallWatch:
+    """Fails ``ready`` once ``stall`` seconds pass in which the client acknowledged no byte (a timer, not ``wait_for``)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, ready: asyncio.Future[None], stall: float) -> None:
+        self._loop, self._fd, self._ready, self._stall = loop, fd, ready, stall
+        self._queued = unacknowledged(fd)
+        self._timer = loop.call_later(stall, self._check)
+
+    def _check(self) -> None:
+        if self._ready.done():
+            return
+        queued = unacknowledged(self._fd)
+        if queued is not None and self._queued is not None and queued < self._queued:  # it read: not a stall
+            self._queued = queued
+            self._timer = self._loop.call_later(self._stall, self._check)
+        else:
+            self._ready.set_exception(StreamStalledError(f"client accepted nothing for {self._stall} s"))
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 class StreamerCycle(RequestResponseCycle):

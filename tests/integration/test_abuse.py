@@ -313,6 +313,30 @@ def test_a_short_soak_of_mixed_load_stays_flat(spawn_server, tmp_path: Path) -> 
     assert result.rss_last_mib - result.rss_first_mib < SOAK_RSS_GROWTH_MIB, result.samples
 
 
+def test_a_client_reading_a_few_kb_a_second_is_not_cut_though_no_write_wakes_within_the_timeout(
+    server_factory, sparse_root: Path
+) -> None:
+    """At 40 kB/s a third of the 512 KiB send buffer frees in ~4 s: the kernel wakes no writer within the 2 s
+    stall timeout, yet the client acknowledges bytes all along (each time its 32 KiB window opens), and
+    that is progress."""
+    running = server_factory(media_dir=sparse_root, stall_timeout=2.0)
+    if not running.sendfile:
+        pytest.skip("the copying path bounds each send by the stall timeout (README, slow and stalled clients)")
+    sock = start_download(running.port, "/media/huge.bin", rcvbuf=16 * 1024)
+    received, deadline = 0, time.monotonic() + 6.0
+    try:
+        sock.settimeout(5)
+        while time.monotonic() < deadline:
+            data = sock.recv(4_000)
+            assert data, f"the server ended a live stream after {received} bytes"
+            received += len(data)
+            time.sleep(0.1)
+        with running.client() as client:
+            assert client.get("/debug/runtime").json()["streams"] == 1
+    finally:
+        sock.close()
+
+
 def test_a_slow_client_that_keeps_reading_is_not_cut_as_stalled(server_factory, sparse_root: Path) -> None:
     # Each read is well inside the stall timeout, but with the kernel's autotuned send buffer
     # a blocked send would wait for megabytes to drain, longer than the timeout.
