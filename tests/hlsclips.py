@@ -34,7 +34,30 @@ EXTRA = {
     "av1.mkv": [*VIDEO, *AUDIO, "-c:v", "libsvtav1", "-preset", "12", "-svtav1-params", "keyint=48", "-c:a", "libopus"],
     "pcm.mov": [*VIDEO, "-itsoffset", "0.3", "-f", "lavfi", "-i", f"sine=f=440:r=44100:d={SECONDS - 1}", *X264, "-g", "48", "-c:a", "pcm_s16le"],
 }
+# Video browsers cannot decode, for --transcode on: MPEG-4 Part 2 with MP3 in AVI (a keyframe every 1.5 s),
+# MPEG-2 with B-frames in open GOPs and MPEG Layer II sound in MPEG-TS (1 s), and one wider than 1280 pixels.
+TRANSCODE_CLIPS = {
+    "xvid.avi": ["-f", "lavfi", "-i", "testsrc2=s=320x240:r=24:d=8", "-f", "lavfi", "-i", "sine=f=440:r=44100:d=8",
+                 "-c:v", "mpeg4", "-g", "36", "-q:v", "8", "-c:a", "libmp3lame", "-b:a", "64k"],
+    "mpeg2.ts": ["-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=8", "-f", "lavfi", "-i", "sine=f=440:r=48000:d=8",
+                 "-c:v", "mpeg2video", "-g", "25", "-bf", "2", "-q:v", "8", "-c:a", "mp2"],
+    "wide.avi": ["-f", "lavfi", "-i", "testsrc2=s=1440x96:r=24:d=2", "-c:v", "mpeg4", "-g", "24", "-q:v", "8"],
+}
 _made: dict[str, Path] = {}
+_made_transcode: dict[str, Path] = {}
+
+
+def make_transcode_clips(folder: Path) -> dict[str, Path]:
+    """The clips of ``TRANSCODE_CLIPS`` by file name, made in ``folder`` (once per session)."""
+    if not _made_transcode:
+        running = [
+            subprocess.Popen(["ffmpeg", "-v", "error", "-y", *args, "-fflags", "+bitexact", str(folder / name)])
+            for name, args in TRANSCODE_CLIPS.items()
+        ]
+        if any(process.wait() for process in running):
+            raise RuntimeError("ffmpeg could not make the transcoding test clips")
+        _made_transcode.update({name: folder / name for name in TRANSCODE_CLIPS})
+    return _made_transcode
 
 
 def make_clips(folder: Path) -> dict[str, Path]:

@@ -29,10 +29,12 @@ import av
 
 from streamer.media.hlsaudio import AacFormat, AudioChunk, Input, aac_config, chunk_samples, open_input, output_rate
 from streamer.media.hlsaudio import packets_between
+from streamer.media.hlsencode import EncodedVideo, VideoEncoding, add_encoder_stream, needs_encoding
 from streamer.media.hlsinputs import StoppedBetweenPackets
 from streamer.media.hlsplan import SegmentSpan
 
-AudioChunks = Callable[[int, int], AudioChunk]  # (audio stream index, chunk number) → the chunk, transcoded or cached
+AudioChunks = Callable[[int, int], AudioChunk]
+EncodedVideos = Callable[[SegmentSpan], EncodedVideo]  # a segment → its picture as H.264, encoded or cached  # (audio stream index, chunk number) → the chunk, transcoded or cached
 # the source → its container as a context manager: open_input, or a checkout of streamer.media.hlsinputs
 Opener = Callable[[Input], AbstractContextManager[Any]]
 
@@ -83,6 +85,14 @@ class SegmentError(ValueError):
     """The file cannot be cut as planned: no video, no packets where the index said, a damaged stream."""
 
 
+class NotConverted(SegmentError):
+    """Browsers cannot decode the video, and no ``VideoEncoding`` was given to convert it."""
+
+    def __init__(self, codec: str) -> None:
+        super().__init__(f"browsers cannot decode its {codec} video, and this server converts none")
+        self.codec = codec
+
+
 class SegmentTimeout(StoppedBetweenPackets):
     """The segment was not made by its deadline (the work stopped): try again later."""
 
@@ -103,6 +113,7 @@ class _Streams:
     video: Any
     audio: Any | None
     transcoded: bool  # the audio is not copied but comes as AAC from its chunks
+    encoded: bool = False  # the video is not copied but comes as H.264 from streamer.media.hlsencode
 
 
 def _select(container: Any) -> _Streams:
@@ -128,18 +139,29 @@ def _copied_stream(output: Any, stream: Any) -> Any:
 
 @contextmanager
 def _open_pair(
-    path: Input, *, transcode: bool, opener: Opener = open_input
+    path: Input, *, transcode: bool, opener: Opener = open_input, encoding: VideoEncoding | None = None
 ) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], _Written]]:
-    """The source, its selected streams, an fMP4 output in memory and the stream map: all closed (or given back) after."""
+    """The source, its selected streams, an fMP4 output in memory and the stream map: all closed (or given back) after.
+
+    Video browsers cannot decode gets an H.264 encoder stream with ``encoding``; without it, ``NotConverted``.
+    """
     written = _Written()
     output_options = {"format": "mp4", "options": MUX_OPTIONS, "buffer_size": OUTPUT_BUFFER}
     with opener(path) as source, av.open(written, "w", **output_options) as output:
         streams = _select(source)
         if streams.transcoded and not transcode:
             streams = _Streams(streams.video, None, False)
+        codec = streams.video.codec_context.codec.canonical_name  # "av1", where the decoder's name is "libdav1d"
+        if needs_encoding(codec):
+            if encoding is None:
+                raise NotConverted(codec)
+            streams.encoded = True
         mapping = {}
         for stream in (streams.video, streams.audio):
-            if stream is streams.audio and streams.transcoded:
+            if stream is streams.video and streams.encoded:
+                assert encoding is not None
+                mapping[stream] = add_encoder_stream(output, stream, encoding)
+            elif stream is streams.audio and streams.transcoded:
                 aac = AacFormat.of(stream)
                 out = output.add_stream("aac", rate=aac.sample_rate, layout=aac.layout)
                 out.codec_context.extradata = aac_config(aac)
@@ -159,14 +181,40 @@ def _moof_offset(data: bytes) -> int:
     return at - 4
 
 
-def make_init(path: Input, *, transcode: bool = False, opener: Opener = open_input) -> bytes:
-    """``init.mp4``: the ``ftyp`` and the empty ``moov`` of the selected streams (with AAC for the sound if ``transcode``)."""
+def make_init(
+    path: Input, *, transcode: bool = False, opener: Opener = open_input, encoding: VideoEncoding | None = None
+) -> bytes:
+    """``init.mp4``: the ``ftyp`` and the empty ``moov`` of the selected streams (with AAC for the sound if
+    ``transcode``, H.264 in ``encoding`` for video browsers cannot decode)."""
     try:
-        with _open_pair(path, transcode=transcode, opener=opener) as (_source, _streams, output, _mapping, written):
+        with _open_pair(path, transcode=transcode, opener=opener, encoding=encoding) as (_source, _streams, output, _mapping, written):
             output.start_encoding()
         return written.all()
     except av.FFmpegError as exc:
         raise SegmentError(f"cannot read the file: {exc}") from exc
+
+
+def check_video(path: Input, *, opener: Opener = open_input, encoding: VideoEncoding | None = None) -> None:
+    """Raises ``NotConverted`` if browsers cannot decode the video and there is no ``encoding`` (``SegmentError`` if none)."""
+    try:
+        with _open_pair(path, transcode=False, opener=opener, encoding=encoding):
+            pass
+    except av.FFmpegError as exc:
+        raise SegmentError(f"cannot read the file: {exc}") from exc
+
+
+def _encoded_packets(video: EncodedVideo, stream: Any) -> list[Any]:
+    """The H.264 packets of a segment, as packets of the source's video ``stream`` (decode time = presentation time)."""
+    packets = []
+    for pts, duration, key, data in video.packets:
+        packet = av.Packet(data)
+        packet.pts = packet.dts = pts
+        packet.duration = duration
+        packet.is_keyframe = key
+        packet.time_base = video.time_base
+        packet.stream = stream
+        packets.append(packet)
+    return packets
 
 
 def _fill_dts(packets: list[Any]) -> None:
@@ -259,18 +307,25 @@ def _mux_order(videos: list[Any], audios: list[Any]) -> list[tuple[Any, int]]:
 
 def make_segment(
     path: Input, span: SegmentSpan, chunks: AudioChunks | None = None, *, deadline: float = math.inf,
-    stop: threading.Event | None = None, opener: Opener = open_input,
+    stop: threading.Event | None = None, opener: Opener = open_input, encoding: VideoEncoding | None = None,
+    encoded: EncodedVideos | None = None,
 ) -> bytes:
     """``{n}.m4s``: the ``moof``/``mdat`` fragments of segment ``span``, without the init.
 
     Audio that is not copied comes from ``chunks``; without it, such audio is left out.
     Raises ``SegmentTimeout`` once ``time.monotonic()`` passes ``deadline``, ``SegmentAbandoned``
     once ``stop`` is set; both are checked between packets. The source is opened by ``opener``.
+    Video browsers cannot decode comes from ``encoded`` (H.264 in ``encoding``).
     """
     _check(deadline, stop)
     try:
-        with _open_pair(path, transcode=chunks is not None, opener=opener) as (source, streams, output, mapping, written):
+        pair = _open_pair(path, transcode=chunks is not None, opener=opener, encoding=encoding if encoded else None)
+        with pair as (source, streams, output, mapping, written):
             videos, audios = _collect(source, streams, span, deadline, stop)
+            if streams.encoded:
+                assert encoded is not None
+                videos = _encoded_packets(encoded(span), streams.video)
+                _check(deadline, stop)
             if streams.transcoded:
                 audios = _transcoded(streams, span, chunks)
                 _check(deadline, stop)

@@ -74,7 +74,8 @@ class Playback:
     ask_browser: bool = False
 
 
-def _name(codec: str) -> str:
+def codec_label(codec: str) -> str:
+    """The codec's name as people know it: ``mpeg4`` is MPEG-4 Part 2 (DivX, Xvid)."""
     return PLAYABLE_VIDEO.get(codec) or PLAYABLE_AUDIO.get(codec) or CODEC_NAMES.get(codec) or codec.upper()
 
 
@@ -87,7 +88,7 @@ def _codec_findings(video: Sequence[Mapping[str, Any]], audio: Sequence[Mapping[
     for stream in video:
         codec = stream.get("codec") or "unknown"
         if codec not in PLAYABLE_VIDEO:
-            found.append((Verdict.TRANSCODE, f"Browsers cannot play {_name(codec)} video; it would have to be converted"))
+            found.append((Verdict.TRANSCODE, f"Browsers cannot play {codec_label(codec)} video; it would have to be converted"))
         elif codec == "hevc" and container in ("mp4", "mov") and (stream.get("codec_string") or "").startswith("hev1"):
             found.append((Verdict.HLS, "This HEVC video is labelled in a way some browsers refuse; it will be repackaged"))
     for stream in audio:
@@ -95,9 +96,9 @@ def _codec_findings(video: Sequence[Mapping[str, Any]], audio: Sequence[Mapping[
         if _plays(codec, container):
             continue
         if video and codec != "unknown":  # HLS converts a video's sound (streamer.media.hlsaudio)
-            found.append((Verdict.HLS, f"Browsers cannot play {_name(codec)} sound; its sound will be converted"))
+            found.append((Verdict.HLS, f"Browsers cannot play {codec_label(codec)} sound; its sound will be converted"))
         else:
-            found.append((Verdict.TRANSCODE, f"Browsers cannot play {_name(codec)} sound; it would have to be converted"))
+            found.append((Verdict.TRANSCODE, f"Browsers cannot play {codec_label(codec)} sound; it would have to be converted"))
     return found
 
 

@@ -67,7 +67,7 @@ class ThumbCache:
         """The bytes under ``name``; on a miss ``make(path)`` writes them to a temporary path, once for all callers.
 
         If ``make`` raises, every caller waiting for it gets the same exception. A caller
-        cancelled while it was making leaves the work to the next one.
+        cancelled while it was making leaves the work to the next one; what ``make`` finished is kept.
         """
         while True:
             data = await self.get(name)
@@ -87,7 +87,8 @@ class ThumbCache:
         temp = str(self.directory / TEMP_DIR / f"{secrets.token_hex(8)}.part")
         try:
             await make(temp)
-            data = await asyncify(self._commit, limiter=io_limiter())(temp, name)
+            with anyio.CancelScope(shield=True):  # made: kept, even if its caller was cancelled meanwhile
+                data = await asyncify(self._commit, limiter=io_limiter())(temp, name)
             flight.finished = True
         except Exception as exc:
             flight.error = exc

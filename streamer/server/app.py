@@ -14,6 +14,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI, Request
@@ -51,6 +52,9 @@ from streamer.server.keys import default_secret_file, load_keys
 from streamer.server.settings import Settings
 from streamer.web.access import AccessMiddleware, AccessPolicy, redact_access_log
 from streamer.sources.base import io_limiter
+
+if TYPE_CHECKING:
+    from streamer.media.hlsencode import VideoEncoding
 
 ALLOWED_METHODS = ("GET", "HEAD")
 CORS_MAX_AGE_S = 600  # browsers may cache a preflight answer this long
@@ -91,6 +95,15 @@ def access_policy(settings: Settings) -> AccessPolicy:
     redact_access_log()
     mode = settings.access_mode
     return AccessPolicy(mode, keys.keys, keys.library_token, operators_open=mode == "open" and settings.loopback)
+
+
+def video_encoding(settings: Settings) -> VideoEncoding | None:
+    """What video browsers cannot decode becomes with ``--transcode on``; ``None`` when off (PyAV loaded only if on)."""
+    if settings.transcode != "on":
+        return None
+    from streamer.media.hlsencode import VideoEncoding
+
+    return VideoEncoding()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -155,10 +168,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bucket = S3Bucket(settings.s3_url, settings.s3_endpoint or None, settings.s3_max_gets) if settings.s3_url else None
     s3_probes_cache = s3_probes(bucket, settings.cache_dir / "s3probes.sqlite3") if bucket is not None else None
     s3 = S3Files(bucket, chunk_size=settings.chunk_size, stall_timeout_s=settings.stall_timeout, rate=settings.rate_limit or None,
-                 max_paced_s=settings.max_duration, probes=s3_probes_cache) if bucket is not None else None
+                 max_paced_s=settings.max_duration, probes=s3_probes_cache, converts_video=settings.transcode == "on") if bucket is not None else None
     app.state.hls = hls_files = HlsFiles(  # a bucket's videos when serving one, else the folder's
         settings.media_dir if bucket is None else None, settings.cache_dir, pool=pool,
         audio_cache_size=settings.hls_audio_cache_size, opener=BucketVideos(bucket) if bucket is not None else None,
+        encoding=video_encoding(settings), encode_jobs=settings.transcode_jobs,
+        video_cache_size=settings.transcode_cache_size,
     )
     routers = [
         page_router(),
@@ -167,7 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         media_router(files, io=settings.io),
         thumbs_router(thumbnails),
         hls_router(hls_files, io=settings.io),
-        catalog_router(settings.media_dir, probes),
+        catalog_router(settings.media_dir, probes, converts_video=settings.transcode == "on"),
         subtitles_router(settings.media_dir, EmbeddedSubtitles(
             settings.media_dir, pool, ThumbCache(settings.cache_dir / "subtitles", SUBTITLE_CACHE_BYTES))),
         *([load_router(limits, settings.io)] if settings.load_testing_on else []),

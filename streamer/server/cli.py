@@ -52,6 +52,9 @@ _OPTIONS = {
     "thumb_cache_size": "bytes of thumbnails kept in the cache, least recently used out first, e.g. 512MiB (default 1GiB)",
     "hls_audio_cache_size": "bytes of sound converted to AAC for HLS kept in the cache, least recently used out first (default 2GiB)",
     "media_workers": "worker processes for thumbnails and other CPU-heavy media work (default: cores - 1, at least 1, at most 4)",
+    "transcode": "on or off: convert video browsers cannot decode (MPEG-4 Part 2, MPEG-2, VC-1...) to H.264 for HLS, 720p at most; CPU heavy (about a core per segment being converted); default off",
+    "transcode_jobs": "segments converted to H.264 at once, each in a media worker (default 1); more wait, then 503 with Retry-After",
+    "transcode_cache_size": "bytes of converted H.264 segments kept in the cache, least recently used out first (default 4GiB)",
     "s3_max_gets": "GETs to the object store in flight at once per worker (default 32); a new request waits up to 1 s for one, then 503 with Retry-After",
     "s3_endpoint": "URL of the S3-compatible store when MEDIA_DIR is s3://BUCKET[/PREFIX] (default: AWS_ENDPOINT_URL, else AWS); credentials from the AWS_* variables",
 }

@@ -35,6 +35,8 @@ OPEN_FILES = 1000  # files kept open between requests, like nginx's open_file_ca
 OPEN_FILE_IDLE_S = 10.0  # a cached file unused this long is closed
 THUMB_CACHE_SIZE = 1 << 30  # bytes of thumbnails kept under cache_dir/thumbs
 HLS_AUDIO_CACHE_SIZE = 2 << 30  # bytes of converted sound kept under cache_dir/hls-audio: ~30 h stereo, ~12 h 5.1
+TRANSCODE_CACHE_SIZE = 4 << 30  # bytes of H.264 segments kept under cache_dir/hls-video: ~2.5 h at 720p
+MAX_TRANSCODE_JOBS = 16
 MEDIA_WORKERS = max(1, min(4, (os.cpu_count() or 1) - 1))  # processes for CPU-heavy media work: one core left to the loop
 _SIZE = re.compile(r"([0-9]{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -86,6 +88,9 @@ class Settings:
     thumb_cache_size: int = THUMB_CACHE_SIZE
     hls_audio_cache_size: int = HLS_AUDIO_CACHE_SIZE
     media_workers: int = MEDIA_WORKERS
+    transcode: str = "off"  # "on": /hls converts video browsers cannot decode to H.264 (CPU heavy); "off": refused
+    transcode_jobs: int = 1  # segments converted at once (each takes a core)
+    transcode_cache_size: int = TRANSCODE_CACHE_SIZE
     s3_url: str = ""  # s3://BUCKET[/PREFIX]: serve /media and /api/media from object storage instead of media_dir
     s3_endpoint: str = ""  # the store's URL; empty: AWS_ENDPOINT_URL, else AWS itself
     s3_max_gets: int = 32  # GETs to the store in flight per worker; a new request waits 1 s for one, then 503
@@ -143,6 +148,12 @@ class Settings:
             raise SettingsError(f"hls audio cache size {self.hls_audio_cache_size} bytes is outside 1MiB..{1 << 50}")
         if not 1 <= self.media_workers <= MAX_WORKERS:
             raise SettingsError(f"media workers {self.media_workers} is outside 1..{MAX_WORKERS}")
+        if self.transcode not in ("on", "off"):
+            raise SettingsError(f"transcode must be 'on' or 'off', not {self.transcode!r}")
+        if not 1 <= self.transcode_jobs <= MAX_TRANSCODE_JOBS:
+            raise SettingsError(f"transcode jobs {self.transcode_jobs} is outside 1..{MAX_TRANSCODE_JOBS}")
+        if not 1 << 20 <= self.transcode_cache_size <= 1 << 50:
+            raise SettingsError(f"transcode cache size {self.transcode_cache_size} bytes is outside 1MiB..{1 << 50}")
         if self.s3_url and not self.s3_url.startswith("s3://"):
             raise SettingsError(f"s3 url must look like s3://BUCKET[/PREFIX], not {self.s3_url!r}")
         if not 1 <= self.s3_max_gets <= 4096:
@@ -225,6 +236,9 @@ _CONVERTERS = {
     "thumb_cache_size": parse_size,
     "hls_audio_cache_size": parse_size,
     "media_workers": int,
+    "transcode": str,
+    "transcode_jobs": int,
+    "transcode_cache_size": parse_size,
     "s3_url": str,
     "s3_endpoint": str,
     "s3_max_gets": int,

@@ -17,6 +17,7 @@ or one version of an object in a bucket (``streamer.web.s3hls``).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -37,8 +38,9 @@ from streamer.http.representation import Representation
 from streamer.media.jobs import JobError
 from streamer.media.hlsinputs import InputPool
 from streamer.media.hlsplan import INIT_NAME, SegmentSpan, format_playlist, parse_segment_number, plan_segments
-from streamer.media.hlsvideo import AudioChunks, Opened, Video, read_index
+from streamer.media.hlsvideo import AudioChunks, EncodedSegments, Opened, Video, read_index
 from streamer.media.keyframes import KeyframeCache
+from streamer.media.playback import codec_label
 from streamer.media.niced import NicedThreads
 from streamer.media.thumbcache import ThumbCache
 from streamer.sources.base import MemorySource
@@ -52,6 +54,7 @@ from streamer.web.responses import MediaResponse, until_disconnect
 
 if TYPE_CHECKING:
     from streamer.media.hlsaudio import AudioChunk
+    from streamer.media.hlsencode import EncodedVideo, VideoEncoding
     from streamer.media.workers import WorkerPool
 
 PLAYLIST_NAME = "index.m3u8"
@@ -73,11 +76,16 @@ RETRY_AFTER_S = 1
 # fragment after 10 s without a first byte.
 SEGMENT_DEADLINE_S = 8.0
 AUDIO_CACHE_SIZE = 2 << 30  # bytes
+VIDEO_CACHE_SIZE = 4 << 30  # bytes of H.264 segments: ~1,500 segments of 6 s at 720p, about 2.5 hours
 # Opened sources kept idle for the next segment of the same file (0: open each segment afresh). Opening
 # a 1080p H.264 MKV makes FFmpeg decode frames to probe its streams: over half of a segment's time.
 INPUTS_KEPT = 4
 HLS_FORMAT = 2  # in every ETag: bump when the bytes of a playlist, init or segment would change
 BUSY = "Too many HLS segments are being made; try again."
+CONVERSION_OFF = (
+    "Browsers cannot decode the {codec} video of this file, and converting video is off on this server: "
+    "start it with --transcode on (or STREAMER_TRANSCODE=on) to play it as H.264."
+)
 
 
 class HlsRepresentation(Representation):
@@ -103,7 +111,8 @@ class HlsFiles:
     def __init__(
         self, root: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None, slots: int = HLS_SLOTS,
         *, pool: WorkerPool | None = None, audio_cache_size: int = AUDIO_CACHE_SIZE,
-        opener: Callable[[tuple[str, ...]], Video] | None = None,
+        opener: Callable[[tuple[str, ...]], Video] | None = None, encoding: VideoEncoding | None = None,
+        encode_jobs: int = 1, video_cache_size: int = VIDEO_CACHE_SIZE,
     ) -> None:
         self.root = os.path.realpath(root) if root is not None else None
         self.opener = opener or self.open
@@ -113,6 +122,10 @@ class HlsFiles:
         self.audio = None
         if cache_dir is not None:
             self.audio = AudioChunks(ThumbCache(Path(cache_dir) / "hls-audio", audio_cache_size), pool)
+        # video browsers cannot decode is converted to H.264 only when asked (CPU heavy), and needs the cache
+        self.videos = None
+        if cache_dir is not None and encoding is not None:
+            self.videos = EncodedSegments(ThumbCache(Path(cache_dir) / "hls-video", video_cache_size), pool, encoding, encode_jobs)
         self.limiter = anyio.CapacityLimiter(slots)
         self.muxing = threading.Semaphore(MUXING)
         self.threads = NicedThreads(slots, MUX_NICENESS, "hls")
@@ -135,7 +148,10 @@ class HlsFiles:
     def identity(self, video: Video, resource: str) -> str:
         """Names the bytes of ``resource`` of ``video``'s version: the ETag, before anything is made."""
         sound = "a" if self.audio is not None else "n"  # whether sound browsers cannot decode is converted
-        return f"{video.validator}-{sound}{HLS_FORMAT}-{resource}"
+        picture = ""  # and video: by which settings
+        if self.videos is not None:
+            picture = "-v" + hashlib.sha256(repr(self.videos.encoding.key()).encode()).hexdigest()[:8]
+        return f"{video.validator}-{sound}{HLS_FORMAT}{picture}-{resource}"
 
     def open(self, names: tuple[str, ...]) -> Opened:
         """Blocking: the video at ``names``, opened beneath the root as /media opens it."""
@@ -181,27 +197,58 @@ class HlsFiles:
         finally:
             self.muxing.acquire()
 
+    def _video(self, opened: Video, deadline: float, stop: threading.Event | None, span: SegmentSpan) -> EncodedVideo:
+        """A segment's picture as H.264, waited for without holding a muxing turn."""
+        from streamer.media.hlsmux import SegmentAbandoned, SegmentTimeout
+
+        assert self.videos is not None
+        self.muxing.release()
+        try:
+            made = self.videos.get(opened.version, opened.job_source(), span, deadline, stop)
+        except JobError as exc:  # busy, a worker killed at its deadline or dead: never the file's fault alone
+            retry = retry_after() if exc.status == 503 else None
+            raise HTTPException(exc.status, f"Cannot convert the picture of this file: {exc.reason}", retry) from exc
+        finally:
+            self.muxing.acquire()
+        if made is None and stop is not None and stop.is_set():
+            raise SegmentAbandoned("the segment's client left")
+        if made is None:
+            raise SegmentTimeout("the segment was not converted in time")
+        return made
+
     def _make(self, opened: Video, resource: str, deadline: float, stop: threading.Event | None) -> bytes:
         from streamer.media.hlsaudio import AudioError
-        from streamer.media.hlsmux import SegmentAbandoned, SegmentError, SegmentTimeout, make_init, make_segment  # PyAV only when used
+        from streamer.media.hlsencode import EncodeError
+        from streamer.media.hlsmux import NotConverted, SegmentAbandoned, SegmentError, SegmentTimeout  # PyAV only when used
+        from streamer.media.hlsmux import check_video, make_init, make_segment
 
+        encoding = self.videos.encoding if self.videos is not None else None
         try:
-            if resource == PLAYLIST_NAME:
-                return format_playlist(self._plan(opened)).encode()
             opener = partial(self.inputs.checkout, tuple(opened.version), keep_reader=opened.keeps_reader)
+            if resource == PLAYLIST_NAME:
+                playlist = format_playlist(self._plan(opened)).encode()
+                if encoding is None:  # a playlist of segments that would all be refused is refused itself
+                    with opened.reader() as source:
+                        check_video(source, opener=opener)
+                return playlist
             if resource == INIT_NAME:
                 with opened.reader() as source:
-                    return make_init(source, transcode=self.audio is not None, opener=opener)
+                    return make_init(source, transcode=self.audio is not None, opener=opener, encoding=encoding)
             number = parse_segment_number(resource)
             segments = self._plan(opened)
             if number is None or number >= len(segments):
                 raise HTTPException(404, f"No segment {number}: this video has segments 0 to {len(segments) - 1}")
             chunks = partial(self._sound, opened) if self.audio is not None else None
+            encoded = partial(self._video, opened, deadline, stop) if self.videos is not None else None
             with opened.reader() as source:
-                return make_segment(source, segments[number], chunks, deadline=deadline, stop=stop, opener=opener)
+                return make_segment(
+                    source, segments[number], chunks, deadline=deadline, stop=stop, opener=opener, encoding=encoding, encoded=encoded
+                )
         except OSError as exc:
             raise http_error(exc) from exc
-        except (SegmentError, AudioError) as exc:
+        except NotConverted as exc:
+            raise HTTPException(422, CONVERSION_OFF.format(codec=codec_label(exc.codec))) from exc
+        except (SegmentError, AudioError, EncodeError) as exc:
             raise HTTPException(422, f"Cannot make HLS of this file: {exc}") from exc
         except SegmentTimeout as exc:
             raise HTTPException(503, f"{BUSY} (not made within {SEGMENT_DEADLINE_S:g} s)", retry_after()) from exc

@@ -9,7 +9,7 @@ background, so asking again later returns them.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from urllib.parse import quote
 from typing import Any, Literal
 
@@ -46,26 +46,35 @@ Pending policy: cached probes are returned at once; uncached entries of the page
 request (poll the same page) returns them. Results are cached by the file's size and mtime (its ETag)."""
 
 
-async def page_json(page: Page, probes: ProbeCache | None) -> dict[str, Any]:
-    """One page of a listing as ``/api/media`` answers it, folder or bucket: probes as the pending policy says."""
+CONVERTED = "The server converts its picture to H.264 as it plays"
+NOT_CONVERTED = "This server does not convert video (it would with --transcode on)"
+
+
+async def page_json(page: Page, probes: ProbeCache | None, converts_video: bool = False) -> dict[str, Any]:
+    """One page of a listing as ``/api/media`` answers it, folder or bucket: probes as the pending policy says.
+
+    ``converts_video``: the server converts video browsers cannot decode (``--transcode on``), so such
+    videos get an ``hls`` URL too."""
     keys = {e.path: ProbeKey(e.real_path, e.size or 0, e.mtime_ns) for e in page.entries if e.kind in PROBED_KINDS}
     found, waiting = ({}, list(keys.values())) if probes is None else await probes.get_many(keys.values(), PROBE_DEADLINE_S)
     unfinished = set(waiting)
     pending = [p for p, key in keys.items() if key in unfinished]
-    entries = [_entry_json(e, found.get(keys[e.path]) if e.path in keys else None) for e in page.entries]
+    entries = [_entry_json(e, found.get(keys[e.path]) if e.path in keys else None, converts_video) for e in page.entries]
     return {"path": page.path, "total": page.total, "entries": entries, "next_cursor": page.next_cursor, "pending": pending}
 
 
-def _entry_json(entry: Entry, probe: dict[str, Any] | None) -> dict[str, Any]:
+def _entry_json(entry: Entry, probe: dict[str, Any] | None, converts_video: bool) -> dict[str, Any]:
     body = asdict(entry)
     del body["real_path"], body["mtime_ns"]  # the catalog's internals, never in the JSON
     if entry.kind == "folder":
         return {**body, "probe": None, "playback": None, "hls": None}
     playback = decide(entry.kind, probe, entry.faststart)
+    if entry.kind == "video" and playback is not None and playback.verdict == "transcode":
+        playback = replace(playback, reasons=[*playback.reasons, CONVERTED if converts_video else NOT_CONVERTED])
     if entry.kind == "video":
         body["subtitles"] += embedded_tracks(entry.path, probe)
     playback_json = asdict(playback) if playback is not None else None
-    return {**body, "probe": probe, "playback": playback_json, "hls": hls_url(entry, playback)}
+    return {**body, "probe": probe, "playback": playback_json, "hls": hls_url(entry, playback, converts_video)}
 
 
 def embedded_tracks(path: str, probe: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -78,9 +87,11 @@ def embedded_tracks(path: str, probe: dict[str, Any] | None) -> list[dict[str, A
     ]
 
 
-def hls_url(entry: Entry, playback: Playback | None) -> str | None:
-    """The playlist of a video the browser can decode once repackaged (verdict ``hls``), else ``None``."""
-    if entry.kind != "video" or playback is None or playback.verdict != "hls":
+def hls_url(entry: Entry, playback: Playback | None, converts_video: bool = False) -> str | None:
+    """The playlist of a video the browser can decode once repackaged (verdict ``hls``), or once its picture
+    is converted (verdict ``transcode``, if ``converts_video``), else ``None``."""
+    verdicts = ("hls", "transcode") if converts_video else ("hls",)
+    if entry.kind != "video" or playback is None or playback.verdict not in verdicts:
         return None
     return f"hls/{quote(entry.path)}/index.m3u8"
 
@@ -96,7 +107,7 @@ def parse_listing(path: str, cursor: str | None, sort: str, order: str) -> tuple
     return names, after
 
 
-def catalog_router(root: str | os.PathLike[str], probes: ProbeCache | None = None) -> APIRouter:
+def catalog_router(root: str | os.PathLike[str], probes: ProbeCache | None = None, converts_video: bool = False) -> APIRouter:
     real_root = os.path.realpath(root)
     router = APIRouter()
 
@@ -112,7 +123,7 @@ def catalog_router(root: str | os.PathLike[str], probes: ProbeCache | None = Non
             page = await asyncify(list_folder, limiter=io_limiter())(real_root, names, after, limit, sort, order)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise HTTPException(404, "No such folder.") from exc
-        return await page_json(page, probes)
+        return await page_json(page, probes, converts_video)
 
     refusals = {400: error("The cursor is not one this server gave out for this sort and order."), 404: error("No such folder.")}
     add_get_and_head(

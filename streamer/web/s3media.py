@@ -98,9 +98,10 @@ class S3Files:
 
     def __init__(self, bucket: S3Bucket, *, chunk_size: int = CHUNK_SIZE,
                  stall_timeout_s: float | None = STALL_TIMEOUT_S, rate: float | None = None,
-                 max_paced_s: float = MAX_PACED_S, probes: ProbeCache | None = None) -> None:
+                 max_paced_s: float = MAX_PACED_S, probes: ProbeCache | None = None, converts_video: bool = False) -> None:
         self.bucket = bucket
         self.probes = probes
+        self.converts_video = converts_video  # the catalog gives videos browsers cannot decode an hls URL
         self.max_paced_s = max_paced_s
         self.chunk_size = chunk_size
         self.stall_timeout_s = stall_timeout_s
@@ -186,7 +187,7 @@ def s3_router(files: S3Files, *, io: str = "async", thumbnails: Thumbnails | Non
     ) -> dict[str, Any]:
         names, after = parse_listing(path, cursor, sort, order)
         page = await in_thread(list_page, files.bucket, names, after, limit, sort, order)
-        return await page_json(page, files.probes)
+        return await page_json(page, files.probes, files.converts_video)
 
     async def readyz() -> str:
         await in_thread(files.bucket.check)
