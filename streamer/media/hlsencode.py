@@ -70,9 +70,9 @@ def needs_encoding(codec: str) -> bool:
 
 
 def fit(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
-    """The size ``width`` x ``height`` scaled to fit the box, never up, both even (4:2:0 needs it), at least 2."""
+    """The size ``width`` x ``height`` scaled to fit the box, never up, both even (4:2:0 needs it: rounded down), at least 2."""
     scale = min(Fraction(1), Fraction(max_width, width), Fraction(max_height, height))
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
 def first_video(container: Any) -> Any:
