@@ -91,14 +91,17 @@ VARIANTS = {  # label -> streamer.web.hls settings, served side by side (A/B in 
 }
 
 
-def start_server(media: Path, cache: Path, settings: dict[str, int]) -> tuple[subprocess.Popen[bytes], str]:
-    """``streamer serve`` with ``settings`` of streamer.web.hls (MUXING: segments muxed at once; INPUTS_KEPT; MUX_NICENESS)."""
+def start_server(
+    media: Path, cache: Path, settings: dict[str, int], options: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``streamer serve`` with ``settings`` of streamer.web.hls (MUXING: segments muxed at once; INPUTS_KEPT;
+    MUX_NICENESS) and more ``options``."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     assigned = "".join(f"h.{name} = {value}; " for name, value in settings.items())
     boot = f"import streamer.web.hls as h; {assigned}from streamer.server.cli import main; main()"
-    command = [sys.executable, "-c", boot, "serve", str(media), "--port", str(port), "--cache-dir", str(cache)]
+    command = [sys.executable, "-c", boot, "serve", str(media), "--port", str(port), "--cache-dir", str(cache), *(options or [])]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):

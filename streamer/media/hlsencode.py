@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -43,6 +43,14 @@ class EncodeError(ValueError):
     """The video cannot be decoded where the plan says: no frames, a damaged stream, a seek that misses."""
 
 
+class NotConverted(EncodeError):
+    """Browsers cannot decode the video, and no ``VideoEncoding`` was given to convert it."""
+
+    def __init__(self, codec: str) -> None:
+        super().__init__(f"browsers cannot decode its {codec} video, and this server converts none")
+        self.codec = codec
+
+
 @dataclass(frozen=True)
 class VideoEncoding:
     """What a transcoded video becomes: H.264 fitted into ``max_width`` x ``max_height``, never upscaled."""
@@ -67,6 +75,26 @@ class VideoEncoding:
 def needs_encoding(codec: str) -> bool:
     """Whether browsers cannot decode video in ``codec`` (the catalog's ``transcode`` verdict says the same)."""
     return codec not in PLAYABLE_VIDEO
+
+
+def is_encoded(stream: Any, encoding: VideoEncoding | None) -> bool:
+    """Whether the video ``stream`` is converted (with ``encoding``) rather than copied; ``NotConverted`` if it
+    must be and there is no ``encoding``."""
+    codec = stream.codec_context.codec.canonical_name  # "av1", where the decoder's name is "libdav1d"
+    if not needs_encoding(codec):
+        return False
+    if encoding is None:
+        raise NotConverted(codec)
+    return True
+
+
+def check_video(path: Input, opener: Callable[[Input], AbstractContextManager[Any]] = open_input) -> None:
+    """Raises ``NotConverted`` if browsers cannot decode the file's video (there being no encoding to convert it)."""
+    try:
+        with opener(path) as source:
+            is_encoded(first_video(source), None)
+    except av.FFmpegError as exc:
+        raise EncodeError(f"cannot read the file: {exc}") from exc
 
 
 def fit(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
@@ -114,6 +142,19 @@ class EncodedVideo:
         parts = [_HEAD.pack(MAGIC, self.width, self.height, tb.numerator, tb.denominator, len(self.packets))]
         parts += [_PACKET.pack(pts, duration, key, len(data)) + data for pts, duration, key, data in self.packets]
         return b"".join(parts)
+
+    def as_packets(self, stream: Any) -> list[Any]:
+        """The packets, as packets of the source's video ``stream`` (to be muxed into its output stream)."""
+        packets = []
+        for pts, duration, key, data in self.packets:
+            packet = av.Packet(data)
+            packet.pts = packet.dts = pts
+            packet.duration = duration
+            packet.is_keyframe = key
+            packet.time_base = self.time_base
+            packet.stream = stream
+            packets.append(packet)
+        return packets
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EncodedVideo:

@@ -3,7 +3,8 @@
 A segment is the packets of the first video stream from the keyframe at its
 start to the next segment's keyframe (decode order), and the audio packets
 presented in between, muxed into memory as fragmented MP4: audio browsers
-decode is copied, other audio comes as AAC from ``streamer.media.hlsaudio``. Timestamps
+decode is copied, other audio comes as AAC from ``streamer.media.hlsaudio``; video
+browsers cannot decode comes as H.264 from ``streamer.media.hlsencode``. Timestamps
 are the source's moved by ``OFFSET_S``, so ``tfdt`` runs on across segments and
 no decode time is negative. No creation times, bitexact: the same bytes every
 time. A segment past its ``deadline`` (``time.monotonic()``) stops between packets
@@ -29,7 +30,7 @@ import av
 
 from streamer.media.hlsaudio import AacFormat, AudioChunk, Input, aac_config, chunk_samples, open_input, output_rate
 from streamer.media.hlsaudio import packets_between
-from streamer.media.hlsencode import EncodedVideo, VideoEncoding, add_encoder_stream, needs_encoding
+from streamer.media.hlsencode import EncodedVideo, VideoEncoding, add_encoder_stream, is_encoded
 from streamer.media.hlsinputs import StoppedBetweenPackets
 from streamer.media.hlsplan import SegmentSpan
 
@@ -83,14 +84,6 @@ class _Written:
 
 class SegmentError(ValueError):
     """The file cannot be cut as planned: no video, no packets where the index said, a damaged stream."""
-
-
-class NotConverted(SegmentError):
-    """Browsers cannot decode the video, and no ``VideoEncoding`` was given to convert it."""
-
-    def __init__(self, codec: str) -> None:
-        super().__init__(f"browsers cannot decode its {codec} video, and this server converts none")
-        self.codec = codec
 
 
 class SegmentTimeout(StoppedBetweenPackets):
@@ -151,11 +144,7 @@ def _open_pair(
         streams = _select(source)
         if streams.transcoded and not transcode:
             streams = _Streams(streams.video, None, False)
-        codec = streams.video.codec_context.codec.canonical_name  # "av1", where the decoder's name is "libdav1d"
-        if needs_encoding(codec):
-            if encoding is None:
-                raise NotConverted(codec)
-            streams.encoded = True
+        streams.encoded = is_encoded(streams.video, encoding)
         mapping = {}
         for stream in (streams.video, streams.audio):
             if stream is streams.video and streams.encoded:
@@ -192,29 +181,6 @@ def make_init(
         return written.all()
     except av.FFmpegError as exc:
         raise SegmentError(f"cannot read the file: {exc}") from exc
-
-
-def check_video(path: Input, *, opener: Opener = open_input, encoding: VideoEncoding | None = None) -> None:
-    """Raises ``NotConverted`` if browsers cannot decode the video and there is no ``encoding`` (``SegmentError`` if none)."""
-    try:
-        with _open_pair(path, transcode=False, opener=opener, encoding=encoding):
-            pass
-    except av.FFmpegError as exc:
-        raise SegmentError(f"cannot read the file: {exc}") from exc
-
-
-def _encoded_packets(video: EncodedVideo, stream: Any) -> list[Any]:
-    """The H.264 packets of a segment, as packets of the source's video ``stream`` (decode time = presentation time)."""
-    packets = []
-    for pts, duration, key, data in video.packets:
-        packet = av.Packet(data)
-        packet.pts = packet.dts = pts
-        packet.duration = duration
-        packet.is_keyframe = key
-        packet.time_base = video.time_base
-        packet.stream = stream
-        packets.append(packet)
-    return packets
 
 
 def _fill_dts(packets: list[Any]) -> None:
@@ -324,7 +290,7 @@ def make_segment(
             videos, audios = _collect(source, streams, span, deadline, stop)
             if streams.encoded:
                 assert encoded is not None
-                videos = _encoded_packets(encoded(span), streams.video)
+                videos = encoded(span).as_packets(streams.video)
                 _check(deadline, stop)
             if streams.transcoded:
                 audios = _transcoded(streams, span, chunks)

@@ -1,9 +1,8 @@
 """GET|HEAD /hls/{path}/index.m3u8, /hls/{path}/init.mp4, /hls/{path}/{n}.m4s: HLS made on request.
 
 The playlist comes from the file's keyframe index (cached); the init and each
-segment are muxed on their own in a worker thread (sound browsers cannot decode
-is transcoded to AAC a chunk at a time in the worker pool, once, and cached in a
-bounded LRU cache: ``streamer.media.hlsaudio``), at most ``slots`` at once and
+segment are muxed on their own in a worker thread (what browsers cannot decode is
+converted in the worker pool, once, and cached: ``streamer.web.hlsconvert``), at most ``slots`` at once and
 ``MAX_WAITING_PER_SLOT`` waiting per slot (beyond that, 503 with Retry-After); a
 segment not made within ``SEGMENT_DEADLINE_S`` is 503 with Retry-After too, a
 request whose client left before its turn makes nothing, and one whose client
@@ -17,14 +16,12 @@ or one version of an object in a bucket (``streamer.web.s3hls``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -38,13 +35,12 @@ from streamer.http.representation import Representation
 from streamer.media.jobs import JobError
 from streamer.media.hlsinputs import InputPool
 from streamer.media.hlsplan import INIT_NAME, SegmentSpan, format_playlist, parse_segment_number, plan_segments
-from streamer.media.hlsvideo import AudioChunks, EncodedSegments, Opened, Video, read_index
+from streamer.media.hlsvideo import Opened, Video, read_index
 from streamer.media.keyframes import KeyframeCache
-from streamer.media.playback import codec_label
 from streamer.media.niced import NicedThreads
-from streamer.media.thumbcache import ThumbCache
 from streamer.sources.base import MemorySource
 from streamer.sources.file import open_file_source, resolve_in_root
+from streamer.web.hlsconvert import Conversions, conversion_off, job_error, retry_after
 from streamer.web.media import http_error
 from streamer.web.direct import DirectEndpoint
 from streamer.web.front import served_by
@@ -53,8 +49,7 @@ from streamer.web.planned import MediaFile, answer, planned_responses, request_f
 from streamer.web.responses import MediaResponse, until_disconnect
 
 if TYPE_CHECKING:
-    from streamer.media.hlsaudio import AudioChunk
-    from streamer.media.hlsencode import EncodedVideo, VideoEncoding
+    from streamer.media.hlsencode import VideoEncoding
     from streamer.media.workers import WorkerPool
 
 PLAYLIST_NAME = "index.m3u8"
@@ -70,22 +65,17 @@ MUXING = 1
 # from 5.2-5.6 ms at 0 to 3.7-4.9 ms (README, HLS); 10 is also the media workers' value.
 MUX_NICENESS = 10
 MAX_WAITING_PER_SLOT = 8
-RETRY_AFTER_S = 1
 # From the request's arrival to the segment's last packet, waiting for a slot included. A copied
 # segment takes ~10-50 ms and a cold chunk of converted sound ~1 s; hls.js gives up on a
 # fragment after 10 s without a first byte.
 SEGMENT_DEADLINE_S = 8.0
 AUDIO_CACHE_SIZE = 2 << 30  # bytes
-VIDEO_CACHE_SIZE = 4 << 30  # bytes of H.264 segments: ~1,500 segments of 6 s at 720p, about 2.5 hours
+VIDEO_CACHE_SIZE = 4 << 30  # bytes of H.264 segments (--transcode on): ~1,500 of 6 s at 720p, about 2.5 hours
 # Opened sources kept idle for the next segment of the same file (0: open each segment afresh). Opening
 # a 1080p H.264 MKV makes FFmpeg decode frames to probe its streams: over half of a segment's time.
 INPUTS_KEPT = 4
 HLS_FORMAT = 2  # in every ETag: bump when the bytes of a playlist, init or segment would change
 BUSY = "Too many HLS segments are being made; try again."
-CONVERSION_OFF = (
-    "Browsers cannot decode the {codec} video of this file, and converting video is off on this server: "
-    "start it with --transcode on (or STREAMER_TRANSCODE=on) to play it as H.264."
-)
 
 
 class HlsRepresentation(Representation):
@@ -118,16 +108,10 @@ class HlsFiles:
         self.opener = opener or self.open
         self.cache_dir = cache_dir
         self._cache: KeyframeCache | None = None
-        # without a cache directory, sound browsers cannot decode is left out
-        self.audio = None
-        if cache_dir is not None:
-            self.audio = AudioChunks(ThumbCache(Path(cache_dir) / "hls-audio", audio_cache_size), pool)
-        # video browsers cannot decode is converted to H.264 only when asked (CPU heavy), and needs the cache
-        self.videos = None
-        if cache_dir is not None and encoding is not None:
-            self.videos = EncodedSegments(ThumbCache(Path(cache_dir) / "hls-video", video_cache_size), pool, encoding, encode_jobs)
         self.limiter = anyio.CapacityLimiter(slots)
         self.muxing = threading.Semaphore(MUXING)
+        self.conversions = Conversions(cache_dir, pool, self.muxing, audio_cache_size, encoding, encode_jobs, video_cache_size)
+        self.audio, self.videos = self.conversions.audio, self.conversions.videos
         self.threads = NicedThreads(slots, MUX_NICENESS, "hls")
         self.waiting = 0
         self.abandoned = 0  # requests whose client left before their turn: nothing made
@@ -147,11 +131,7 @@ class HlsFiles:
 
     def identity(self, video: Video, resource: str) -> str:
         """Names the bytes of ``resource`` of ``video``'s version: the ETag, before anything is made."""
-        sound = "a" if self.audio is not None else "n"  # whether sound browsers cannot decode is converted
-        picture = ""  # and video: by which settings
-        if self.videos is not None:
-            picture = "-v" + hashlib.sha256(repr(self.videos.encoding.key()).encode()).hexdigest()[:8]
-        return f"{video.validator}-{sound}{HLS_FORMAT}{picture}-{resource}"
+        return f"{video.validator}-{self.conversions.tag()}{HLS_FORMAT}-{resource}"
 
     def open(self, names: tuple[str, ...]) -> Opened:
         """Blocking: the video at ``names``, opened beneath the root as /media opens it."""
@@ -188,41 +168,12 @@ class HlsFiles:
         finally:
             self.muxing.release()
 
-    def _sound(self, opened: Video, stream_index: int, number: int) -> AudioChunk:
-        """A chunk of converted sound, waited for without holding a muxing turn."""
-        assert self.audio is not None
-        self.muxing.release()
-        try:
-            return self.audio.get(opened.version, opened.job_source(), stream_index, number)
-        finally:
-            self.muxing.acquire()
-
-    def _video(self, opened: Video, deadline: float, stop: threading.Event | None, span: SegmentSpan) -> EncodedVideo:
-        """A segment's picture as H.264, waited for without holding a muxing turn."""
-        from streamer.media.hlsmux import SegmentAbandoned, SegmentTimeout
-
-        assert self.videos is not None
-        self.muxing.release()
-        try:
-            made = self.videos.get(opened.version, opened.job_source(), span, deadline, stop)
-        except JobError as exc:  # busy, a worker killed at its deadline or dead: never the file's fault alone
-            retry = retry_after() if exc.status == 503 else None
-            raise HTTPException(exc.status, f"Cannot convert the picture of this file: {exc.reason}", retry) from exc
-        finally:
-            self.muxing.acquire()
-        if made is None and stop is not None and stop.is_set():
-            raise SegmentAbandoned("the segment's client left")
-        if made is None:
-            raise SegmentTimeout("the segment was not converted in time")
-        return made
-
     def _make(self, opened: Video, resource: str, deadline: float, stop: threading.Event | None) -> bytes:
         from streamer.media.hlsaudio import AudioError
-        from streamer.media.hlsencode import EncodeError
-        from streamer.media.hlsmux import NotConverted, SegmentAbandoned, SegmentError, SegmentTimeout  # PyAV only when used
-        from streamer.media.hlsmux import check_video, make_init, make_segment
+        from streamer.media.hlsencode import EncodeError, NotConverted, check_video
+        from streamer.media.hlsmux import SegmentAbandoned, SegmentError, SegmentTimeout, make_init, make_segment  # PyAV only when used
 
-        encoding = self.videos.encoding if self.videos is not None else None
+        encoding = self.conversions.encoding
         try:
             opener = partial(self.inputs.checkout, tuple(opened.version), keep_reader=opened.keeps_reader)
             if resource == PLAYLIST_NAME:
@@ -238,16 +189,15 @@ class HlsFiles:
             segments = self._plan(opened)
             if number is None or number >= len(segments):
                 raise HTTPException(404, f"No segment {number}: this video has segments 0 to {len(segments) - 1}")
-            chunks = partial(self._sound, opened) if self.audio is not None else None
-            encoded = partial(self._video, opened, deadline, stop) if self.videos is not None else None
+            chunks, pictures = self.conversions.chunks(opened), self.conversions.pictures(opened, deadline, stop)
             with opened.reader() as source:
                 return make_segment(
-                    source, segments[number], chunks, deadline=deadline, stop=stop, opener=opener, encoding=encoding, encoded=encoded
+                    source, segments[number], chunks, deadline=deadline, stop=stop, opener=opener, encoding=encoding, encoded=pictures
                 )
         except OSError as exc:
             raise http_error(exc) from exc
         except NotConverted as exc:
-            raise HTTPException(422, CONVERSION_OFF.format(codec=codec_label(exc.codec))) from exc
+            raise conversion_off(exc) from exc
         except (SegmentError, AudioError, EncodeError) as exc:
             raise HTTPException(422, f"Cannot make HLS of this file: {exc}") from exc
         except SegmentTimeout as exc:
@@ -256,8 +206,7 @@ class HlsFiles:
             self.stopped += 1
             raise HTTPException(503, "The client left while its segment was made: the work stopped.") from exc
         except JobError as exc:
-            retry = retry_after() if exc.status == 503 else None
-            raise HTTPException(exc.status, f"Cannot convert the sound of this file: {exc.reason}", retry) from exc
+            raise job_error(exc, "sound") from exc
 
     async def body(
         self, opened: Video, resource: str, deadline: float, gone: Callable[[], Awaitable[bool]] | None = None,
@@ -329,10 +278,6 @@ class HlsFiles:
             return MediaFile(MemorySource(content), plan.body)
 
         return hls_resource
-
-
-def retry_after() -> dict[str, str]:
-    return {"retry-after": str(RETRY_AFTER_S)}
 
 
 HLS_RESPONSES = {

@@ -192,3 +192,14 @@ def test_aborted_requests_cost_nothing_and_leave_no_process_behind(server: Serve
     assert children() - {str(pid) for pid in pool.processes} <= BASELINE["children"], "only the pool's idle workers"
     monkeypatch.undo()
     assert httpx.get(url(server, "mpeg2.ts", "1.m4s"), timeout=60).status_code == 200, "the server still answers"
+
+
+def test_bench_transcode_smoke(server: ServerThread) -> None:
+    """bench.transcode's measurements, tiny: a segment over HTTP (cached by now) and ffmpeg on the same span."""
+    from bench.transcode import fetch, ffmpeg_segment, spans_of
+
+    with server.client() as client:
+        spans = spans_of(client.get(url(server, "xvid.avi")).text)
+        took, refused = fetch(client, "/hls/xvid.avi/1.m4s")
+    assert len(spans) == 2 and spans[1][0] == pytest.approx(6.0417, abs=0.001) and took > 0 and refused == 0
+    assert ffmpeg_segment(server.settings.media_dir / "xvid.avi", *spans[1], ["-threads:v", "1"]) > 0
