@@ -9,7 +9,9 @@ leave no process behind.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import socket
 import subprocess
 import time
@@ -203,3 +205,25 @@ def test_bench_transcode_smoke(server: ServerThread) -> None:
         took, refused = fetch(client, "/hls/xvid.avi/1.m4s")
     assert len(spans) == 2 and spans[1][0] == pytest.approx(6.0417, abs=0.001) and took > 0 and refused == 0
     assert ffmpeg_segment(server.settings.media_dir / "xvid.avi", *spans[1], ["-threads:v", "1"]) > 0
+
+
+def test_a_segment_encoded_in_this_process_is_the_workers_byte_for_byte(server: ServerThread) -> None:
+    """What another replica would serve: the same init and segment, encoder opened and run elsewhere."""
+    import av
+
+    from streamer.media.hlsencode import VideoEncoding, _encoder, encode_segment
+    from streamer.media.hlsmux import make_init, make_segment
+    from streamer.media.hlsplan import SegmentSpan
+
+    source = server.settings.media_dir / "wide.avi"
+    encoding = VideoEncoding()
+    span = SegmentSpan(0, 0.0, None, 2.0)
+    here = make_segment(source, span, encoding=encoding, encoded=lambda span: encode_segment(source, span, encoding))
+    init = make_init(source, encoding=encoding)
+    with httpx.Client(timeout=60) as client:
+        assert client.get(url(server, "wide.avi", "0.m4s")).content == here
+        assert client.get(url(server, "wide.avi", "init.mp4")).content == init
+    with av.open(source) as container, av.open(io.BytesIO(init)) as made, _encoder(container.streams.video[0], encoding) as stream:
+        avcc = bytes(made.streams.video[0].codec_context.extradata)
+        headers = [nal for nal in re.split(b"\x00\x00\x00\x01|\x00\x00\x01", bytes(stream.codec_context.extradata)) if nal]
+    assert len(headers) == 2 and all(nal in avcc for nal in headers), "the workers' SPS and PPS are the init's"
