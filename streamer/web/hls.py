@@ -35,7 +35,7 @@ from streamer.http.representation import Representation
 from streamer.media.jobs import JobError
 from streamer.media.hlsinputs import InputPool
 from streamer.media.hlsplan import INIT_NAME, SegmentSpan, format_playlist, parse_segment_number, plan_segments
-from streamer.media.hlsvideo import Opened, Video, read_index
+from streamer.media.hlsvideo import MAX_WAITING_PER_JOB, Opened, Video, read_index
 from streamer.media.keyframes import KeyframeCache
 from streamer.media.niced import NicedThreads
 from streamer.sources.base import MemorySource
@@ -108,6 +108,8 @@ class HlsFiles:
         self.opener = opener or self.open
         self.cache_dir = cache_dir
         self._cache: KeyframeCache | None = None
+        if encoding is not None:  # segments waiting for an encoder hold a slot but no muxing turn: copied ones go on
+            slots += encode_jobs * (1 + MAX_WAITING_PER_JOB)
         self.limiter = anyio.CapacityLimiter(slots)
         self.muxing = threading.Semaphore(MUXING)
         self.conversions = Conversions(cache_dir, pool, self.muxing, audio_cache_size, encoding, encode_jobs, video_cache_size)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -227,3 +228,38 @@ def test_a_segment_encoded_in_this_process_is_the_workers_byte_for_byte(server: 
         avcc = bytes(made.streams.video[0].codec_context.extradata)
         headers = [nal for nal in re.split(b"\x00\x00\x00\x01|\x00\x00\x01", bytes(stream.codec_context.extradata)) if nal]
     assert len(headers) == 2 and all(nal in avcc for nal in headers), "the workers' SPS and PPS are the init's"
+
+
+def test_segments_waiting_for_the_encoder_leave_copied_segments_their_slots(server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One segment encodes, two wait for their turn: an H.264 file's segment is still muxed at once."""
+    import threading
+
+    from streamer.media.hlsencode import EncodeError
+
+    files = server.server.config.app.state.hls
+    release, fresh = threading.Event(), iter(range(1 << 30))
+
+    async def held(source: object, span: object, temporary: str) -> None:
+        while not release.is_set():
+            await anyio.sleep(0.02)
+        raise EncodeError("released by the test")
+
+    monkeypatch.setattr(files.videos, "name_of", lambda version, span: f"held-{next(fresh)}.h264seg")
+    monkeypatch.setattr(files.videos, "_make", held)
+    answers: list[int] = []
+    askers = [threading.Thread(target=lambda n=n: answers.append(httpx.get(url(server, NAMES[n % 2], "0.m4s"), timeout=30).status_code))
+              for n in range(3)]
+    try:
+        for asker in askers:
+            asker.start()
+        deadline = time.monotonic() + 10
+        while (files.waiting < 3 or files.limiter.borrowed_tokens < 2) and time.monotonic() < deadline:
+            time.sleep(0.02)  # all three asked, and two or more hold a slot while they wait for their picture
+        began = time.monotonic()
+        copied = httpx.get(url(server, "copied.mp4", "0.m4s"), timeout=30)
+        assert copied.status_code == 200 and time.monotonic() - began < 2.0, "the copied segment waited for a slot"
+    finally:
+        release.set()
+        for asker in askers:
+            asker.join()
+    assert sorted(answers) == [422, 422, 422]
