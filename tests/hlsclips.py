@@ -34,11 +34,11 @@ EXTRA = {
     "av1.mkv": [*VIDEO, *AUDIO, "-c:v", "libsvtav1", "-preset", "12", "-svtav1-params", "keyint=48", "-c:a", "libopus"],
     "pcm.mov": [*VIDEO, "-itsoffset", "0.3", "-f", "lavfi", "-i", f"sine=f=440:r=44100:d={SECONDS - 1}", *X264, "-g", "48", "-c:a", "pcm_s16le"],
 }
-# Video browsers cannot decode, for --transcode on: MPEG-4 Part 2 with MP3 in AVI (a keyframe every 1.5 s),
+# Video browsers cannot decode, for --transcode on: MPEG-4 Part 2 with B-frames and MP3 in AVI (a keyframe every 1.5 s),
 # MPEG-2 with B-frames in open GOPs and MPEG Layer II sound in MPEG-TS (1 s), one wider than 1280 pixels; and H.264.
 TRANSCODE_CLIPS = {
     "xvid.avi": ["-f", "lavfi", "-i", "testsrc2=s=320x240:r=24:d=8", "-f", "lavfi", "-i", "sine=f=440:r=44100:d=8",
-                 "-c:v", "mpeg4", "-g", "36", "-q:v", "8", "-c:a", "libmp3lame", "-b:a", "64k"],
+                 "-c:v", "mpeg4", "-bf", "2", "-g", "36", "-q:v", "8", "-c:a", "libmp3lame", "-b:a", "64k"],
     "mpeg2.ts": ["-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=8", "-f", "lavfi", "-i", "sine=f=440:r=48000:d=8",
                  "-c:v", "mpeg2video", "-g", "25", "-bf", "2", "-q:v", "8", "-c:a", "mp2"],
     "wide.avi": ["-f", "lavfi", "-i", "testsrc2=s=1440x96:r=24:d=2", "-c:v", "mpeg4", "-g", "24", "-q:v", "8"],
