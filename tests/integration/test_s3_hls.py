@@ -26,12 +26,13 @@ from streamer import Settings
 from streamer.media.keyframes import read_keyframes
 from streamer.web import s3hls
 from tests.conftest import REPO, ServerThread, free_port, require_program, settings_for, start_server
-from tests.hlsclips import make_clips, packet_hashes
+from tests.hlsclips import make_clips, make_transcode_clips, packet_hashes
 from tests.integration.conftest import BUCKET, Weed
 from tests.integration.test_s3 import runtime, store_connections
 from tests.media.factory import make_av
 
-CLIPS = ("bframes.mkv", "bframes.mp4", "ac3.mkv")  # Matroska Cues; an MP4 with its moov at the end; sound to convert
+# Matroska Cues; an MP4 with its moov at the end; sound to convert; MPEG-4 Part 2 to convert to H.264 (--transcode on)
+CLIPS = ("bframes.mkv", "bframes.mp4", "ac3.mkv", "xvid.avi")
 FRAME_S = 1 / 24
 
 
@@ -45,7 +46,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(weed: Weed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_program("ffmpeg", "Debian: ffmpeg")
-    made = make_clips(tmp_path_factory.mktemp("hls-clips"))
+    made = make_clips(tmp_path_factory.mktemp("hls-clips")) | make_transcode_clips(tmp_path_factory.getbasetemp())
     clips = tmp_path_factory.mktemp("s3hls-folder")
     for name in CLIPS:
         shutil.copy(made[name], clips / name)
@@ -55,9 +56,9 @@ def stack(weed: Weed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
     replicas = []
     for form in ("async", "sync"):
         settings = replace(settings_for(clips, form), s3_url=f"s3://{BUCKET}/hls", s3_endpoint=weed.endpoint,
-                           cache_dir=tmp_path_factory.mktemp(f"s3hls-cache-{form}"), media_workers=1)
+                           cache_dir=tmp_path_factory.mktemp(f"s3hls-cache-{form}"), media_workers=1, transcode="on")
         replicas.append(start_server(settings))
-    folder = start_server(Settings(media_dir=clips, cache_dir=tmp_path_factory.mktemp("s3hls-cache-folder"), media_workers=1))
+    folder = start_server(Settings(media_dir=clips, cache_dir=tmp_path_factory.mktemp("s3hls-cache-folder"), media_workers=1, transcode="on"))
     yield Stack(replicas, folder, clips)
     for server in (*replicas, folder):
         server.stop()
@@ -83,7 +84,7 @@ def test_ffmpeg_plays_the_bucket_packet_for_packet(stack: Stack, name: str) -> N
 @pytest.mark.parametrize("name", CLIPS)
 def test_every_resource_is_the_bytes_made_from_the_file(stack: Stack, name: str) -> None:
     """Read through ranged GETs or from the disk, PyAV sees the same bytes: the same playlist, init and
-    segments (the converted sound too, made by a worker reading the object), the object's opened source
+    segments (the converted sound and picture too, made by a worker reading the object), the object's opened source
     kept from one resource to the next like a file's; the ETags differ (the store's)."""
     inputs = stack.replicas[0].server.config.app.state.hls.inputs
     reused = inputs.reused
