@@ -18,7 +18,8 @@ import pytest
 
 from streamer.media.hlsaudio import AudioChunk, AudioError
 from streamer.media.hlsinputs import Identity, InputPool
-from streamer.media.hlsmux import SegmentAbandoned, SegmentTimeout, make_init, make_segment
+from streamer.media.hlsmux import make_init, make_segment
+from streamer.media.hlspackets import SegmentAbandoned, SegmentTimeout
 from streamer.media.hlsplan import plan_segments
 from streamer.media.keyframes import read_keyframes
 from tests.conftest import fd_targets, require_program
@@ -168,13 +169,13 @@ def test_a_container_given_back_after_close_is_closed(clip: Path) -> None:
 def test_a_source_stopped_in_the_middle_of_its_packets_serves_the_next_segment_as_a_fresh_one(
     clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streamer.media import hlsmux
+    from streamer.media import hlsmux, hlspackets
 
     clip = clips["bframes.mkv"]
     index = read_keyframes(clip)
     assert index is not None
     plan = plan_segments(index.times, index.duration)
-    stop, calls, real = threading.Event(), [0], hlsmux._check
+    stop, calls, real = threading.Event(), [0], hlspackets.check
 
     def stopping(deadline: float, event: threading.Event | None) -> None:
         calls[0] += 1
@@ -184,10 +185,12 @@ def test_a_source_stopped_in_the_middle_of_its_packets_serves_the_next_segment_a
 
     pool = InputPool()
     reused = partial(pool.checkout, identity(clip))
-    monkeypatch.setattr(hlsmux, "_check", stopping)
+    monkeypatch.setattr(hlspackets, "check", stopping)  # between packets, read and muxed
+    monkeypatch.setattr(hlsmux, "check", stopping)
     with pytest.raises(SegmentAbandoned):
         make_segment(clip, plan[1], opener=reused, stop=stop)
-    monkeypatch.setattr(hlsmux, "_check", real)
+    monkeypatch.setattr(hlspackets, "check", real)
+    monkeypatch.setattr(hlsmux, "check", real)
     assert calls[0] == 10 and (pool.opened, len(pool)) == (1, 1)
     assert all(make_segment(clip, span, opener=reused) == make_segment(clip, span) for span in (plan[1], plan[0], plan[2]))
     assert pool.reused == 3

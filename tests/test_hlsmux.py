@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.media.hlsmux import SegmentError, _Written
+from streamer.media.hlsmux import _Written
+from streamer.media.hlspackets import SegmentError
 
 FTYP = b"\x00\x00\x00\x10ftypiso6\x00\x00\x00\x00"
 MOOV = b"\x00\x00\x00\x10moov" + b"\x00" * 8

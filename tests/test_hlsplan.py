@@ -49,6 +49,34 @@ def test_plan_segments(times: list[float], duration: float, expected: tuple[Segm
     assert plan_segments(times, duration) == expected
 
 
+@pytest.mark.parametrize(
+    ("times", "duration", "start", "expected"),
+    [
+        pytest.param(
+            [36000.04, 36006.04], 36008.0, 36000.0,
+            (SegmentSpan(0, 36000.04, 36006.04, 6.04), SegmentSpan(1, 36006.04, None, 8.0 - 6.04)),
+            id="a-recordings-clock-ten-hours-in-sums-to-its-length",
+        ),
+        pytest.param(
+            [1.44, 7.44], 9.44, 1.4, (SegmentSpan(0, 1.44, 7.44, 6.04), SegmentSpan(1, 7.44, None, 2.0)),
+            id="sound-first-the-first-segment-from-the-files-start",
+        ),
+        pytest.param([0.5, 6.5], 9.0, 1.0, (SegmentSpan(0, 0.5, 6.5, 6.0), SegmentSpan(1, 6.5, None, 2.5)), id="keyframe-before-the-start"),
+        pytest.param([0, 6], 9.0, float("nan"), None, id="start-not-a-number"),
+    ],
+)
+def test_plan_segments_from_where_the_file_starts(
+    times: list[float], duration: float, start: float, expected: tuple[SegmentSpan, ...] | None
+) -> None:
+    plan = plan_segments(times, duration, start=start)
+    if expected is None:
+        assert plan is None
+        return
+    assert plan is not None and [(s.number, s.start, s.stop) for s in plan] == [(s.number, s.start, s.stop) for s in expected]
+    assert [s.duration for s in plan] == pytest.approx([s.duration for s in expected], abs=1e-9)
+    assert sum(span.duration for span in plan) == pytest.approx(duration - min(start, times[0]))
+
+
 def test_extinf_sum_is_the_duration() -> None:
     plan = plan_segments([i * 1.001 for i in range(0, 700, 2)], 700.7)
     assert plan is not None

@@ -46,6 +46,11 @@ def test_file_without_an_index_is_demuxed(clips: dict[str, Path], tmp_path: Path
     index = read_keyframes(ts)
     assert index is not None and index.origin == "demux"
     assert [round(t - index.times[0], 3) for t in index.times] == [0, 2, 4, 6, 8, 10, 12]
+    start = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", str(ts)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    assert index.start == pytest.approx(float(start), abs=1e-6) and index.start > 1, "MPEG-TS starts its clock at 1.4 s"
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ LAYERS = ("http", "sources", "media", "web", "server")
 PURE_EXTRA = (  # pure modules outside the HTTP core, one per line
     "sources.synthetic",
     "sources.listing",
+    "media.adts",
     "media.bmff",
     "media.ebml",
     "media.hlsplan",

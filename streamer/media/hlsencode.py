@@ -24,14 +24,13 @@ from typing import Any
 import av
 
 from streamer.media.hlsaudio import Input, open_input
+from streamer.media.hlspackets import EPS_S, SEEK_MARGIN_S
 from streamer.media.hlsplan import SegmentSpan
 from streamer.media.playback import PLAYABLE_VIDEO
 from streamer.sources.s3reader import S3Object, readable
 
 ENCODER = "libx264"
 PIXEL_FORMAT = "yuv420p"
-EPS_S = 0.0005  # as streamer.media.hlsmux: index times are exact to the millisecond
-SEEK_MARGIN_S = 10.0  # a demuxer whose seek lands after the keyframe (MPEG-TS) is asked again this much earlier
 DECODER_THREADS = 1  # one job is one core: the limit of --transcode-jobs counts cores
 FORMAT_VERSION = 1  # bump when the bytes of an encoded segment would change: older cache files are ignored
 _HEAD = struct.Struct(">4sIIqqI")  # magic, width, height, time base, packet count

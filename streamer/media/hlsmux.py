@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import av
 from streamer.media.hlsaudio import AacFormat, AudioChunk, Input, aac_config, chunk_samples, open_input, output_rate
 from streamer.media.hlsaudio import packets_between
 from streamer.media.hlsencode import EncodedVideo, VideoEncoding, add_encoder_stream, is_encoded
-from streamer.media.hlsinputs import StoppedBetweenPackets
+from streamer.media.hlspackets import SegmentError, adts_config, check, collect, fill_dts, unwrapped
 from streamer.media.hlsplan import SegmentSpan
 
 AudioChunks = Callable[[int, int], AudioChunk]
@@ -40,7 +39,7 @@ EncodedVideos = Callable[[SegmentSpan], EncodedVideo]  # a segment → its pictu
 Opener = Callable[[Input], AbstractContextManager[Any]]
 
 OFFSET_S = 10  # seconds added to every timestamp: B-frame and audio-priming decode times stay positive
-EPS_S = 0.0005  # keyframe times from the index are exact to the millisecond (Matroska): match within half
+SEEK_MARGIN_S = 10.0  # a seek that landed after the keyframe is made again this much earlier
 COPIED_AUDIO = frozenset({"aac", "mp3", "opus", "flac"})  # browsers decode these in fMP4
 MUX_OPTIONS = {
     # one moof per keyframe; tfdt from the first packet's dts (frag_discont, no edit list); no mfra
@@ -82,31 +81,13 @@ class _Written:
         return data[_moof_offset(data) :]
 
 
-class SegmentError(ValueError):
-    """The file cannot be cut as planned: no video, no packets where the index said, a damaged stream."""
-
-
-class SegmentTimeout(StoppedBetweenPackets):
-    """The segment was not made by its deadline (the work stopped): try again later."""
-
-
-class SegmentAbandoned(StoppedBetweenPackets):
-    """The segment's ``stop`` event was set (its client left): the work stopped."""
-
-
-def _check(deadline: float, stop: threading.Event | None) -> None:
-    if time.monotonic() > deadline:
-        raise SegmentTimeout("the segment was not made in time")
-    if stop is not None and stop.is_set():
-        raise SegmentAbandoned("the segment's client left")
-
-
 @dataclass
 class _Streams:
     video: Any
     audio: Any | None
     transcoded: bool  # the audio is not copied but comes as AAC from its chunks
     encoded: bool = False  # the video is not copied but comes as H.264 from streamer.media.hlsencode
+    adts: bool = False  # the copied audio is AAC in ADTS frames: each packet loses its header
 
 
 def _select(container: Any) -> _Streams:
@@ -159,6 +140,9 @@ def _open_pair(
                 out = _copied_stream(output, stream)
                 if stream.codec_context.name == "hevc":
                     out.codec_tag = "hvc1"  # Safari refuses hev1
+                if stream is streams.audio and stream.codec_context.name == "aac" and not stream.codec_context.extradata:
+                    out.codec_context.extradata = adts_config(source, stream)  # AAC in ADTS frames (MPEG-TS)
+                    streams.adts = True
                 mapping[stream] = out
         yield source, streams, output, mapping, written
 
@@ -181,61 +165,6 @@ def make_init(
         return written.all()
     except av.FFmpegError as exc:
         raise SegmentError(f"cannot read the file: {exc}") from exc
-
-
-def _fill_dts(packets: list[Any]) -> None:
-    """Decode times for video packets the demuxer left without (Matroska stores presentation times only).
-
-    Decode time i is the i-th presentation time ``delay`` frames back, ``delay`` being the
-    largest reordering in the segment, so decode times rise and never pass presentation times.
-    """
-    if all(p.dts is not None for p in packets):
-        return
-    ordered = sorted(p.pts for p in packets)
-    rank = {pts: i for i, pts in enumerate(ordered)}
-    delay = max(i - rank[p.pts] for i, p in enumerate(packets))
-    step = ordered[1] - ordered[0] if len(ordered) > 1 else (packets[0].duration or 1)
-    for i, packet in enumerate(packets):
-        packet.dts = ordered[i - delay] if i >= delay else ordered[0] - (delay - i) * step
-
-
-def _collect(
-    source: Any, streams: _Streams, span: SegmentSpan, deadline: float, stop: threading.Event | None
-) -> tuple[list[Any], list[Any]]:
-    """The segment's video packets (decode order) and audio packets, read from its keyframe on."""
-    video, audio = streams.video, (None if streams.transcoded else streams.audio)
-    source.seek(round(Fraction(span.start) / video.time_base), stream=video, backward=True)
-    lo = span.start - EPS_S if span.number else float("-inf")
-    hi = span.stop - EPS_S if span.stop is not None else float("inf")
-    videos: list[Any] = []
-    audios: list[Any] = []
-    video_done, audio_done = False, audio is None
-    # pts * num / den with ints is the correctly rounded float of the exact time, as float(Fraction) is,
-    # without a Fraction per packet (they were a fifth of a kept source's segment)
-    scale = {s: (s.time_base.numerator, s.time_base.denominator) for s in (video, audio) if s is not None}
-    for packet in source.demux(*scale):
-        _check(deadline, stop)  # an index that lies can send this loop through the whole file
-        pts = packet.pts
-        if pts is None or packet.size == 0:
-            continue
-        stream = packet.stream
-        num, den = scale[stream]
-        time = pts * num / den
-        if stream is video and not video_done:
-            if not videos and not (packet.is_keyframe and time >= span.start - EPS_S):
-                continue  # before the keyframe the segment starts with
-            video_done = bool(videos) and packet.is_keyframe and time >= hi
-            if not video_done:
-                videos.append(packet)
-        elif stream is audio and not audio_done:
-            audio_done = time >= hi
-            if lo <= time < hi:
-                audios.append(packet)
-        if video_done and audio_done:
-            break
-    if not videos:
-        raise SegmentError(f"no keyframe at {span.start:.3f} s where the index put one")
-    return videos, audios
 
 
 def _transcoded(streams: _Streams, span: SegmentSpan, chunks: AudioChunks) -> list[Any]:
@@ -283,24 +212,26 @@ def make_segment(
     once ``stop`` is set; both are checked between packets. The source is opened by ``opener``.
     Video browsers cannot decode comes from ``encoded`` (H.264 in ``encoding``).
     """
-    _check(deadline, stop)
+    check(deadline, stop)
     try:
         pair = _open_pair(path, transcode=chunks is not None, opener=opener, encoding=encoding if encoded else None)
         with pair as (source, streams, output, mapping, written):
-            videos, audios = _collect(source, streams, span, deadline, stop)
+            videos, audios = collect(source, streams.video, None if streams.transcoded else streams.audio, span, deadline, stop)
             if streams.encoded:
                 assert encoded is not None
                 videos = encoded(span).as_packets(streams.video)
-                _check(deadline, stop)
+                check(deadline, stop)
             if streams.transcoded:
                 audios = _transcoded(streams, span, chunks)
-                _check(deadline, stop)
-            _fill_dts(videos)
+                check(deadline, stop)
+            if streams.adts:
+                audios = [unwrapped(packet) for packet in audios]
+            fill_dts(videos)
             for packet in audios:
                 if packet.dts is None:
                     packet.dts = packet.pts
             for packet, offset in _mux_order(videos, audios):
-                _check(deadline, stop)
+                check(deadline, stop)
                 packet.pts += offset
                 packet.dts += offset
                 packet.stream = mapping[packet.stream]

@@ -52,14 +52,18 @@ def choose_cuts(times: Sequence[float], end: float = math.inf, target: float = T
     return cuts
 
 
-def plan_segments(times: Sequence[float], duration: float, target: float = TARGET_S) -> tuple[SegmentSpan, ...] | None:
-    """The segments of a video, or ``None`` if it has no keyframe or ends before its last one."""
+def plan_segments(
+    times: Sequence[float], duration: float, target: float = TARGET_S, start: float = 0.0
+) -> tuple[SegmentSpan, ...] | None:
+    """The segments of a video that starts at ``start`` and ends at ``duration`` (s), or ``None`` if it has no
+    keyframe or ends before its last one. The first segment's time runs from ``start`` (or its keyframe, if
+    earlier), so the times sum to the video's length: an MPEG-TS recording's clock may start hours in."""
     if not target > 0:
         raise ValueError(f"target {target} must be positive")
     cuts = choose_cuts(times, duration, target)
-    if not cuts or not duration > cuts[-1] or not all(map(math.isfinite, [*cuts, duration])):
+    if not cuts or not duration > cuts[-1] or not all(map(math.isfinite, [*cuts, duration, start])):
         return None
-    bounds = [min(0.0, cuts[0]), *cuts[1:], duration]
+    bounds = [min(start, cuts[0]), *cuts[1:], duration]
     return tuple(
         SegmentSpan(n, cuts[n], cuts[n + 1] if n + 1 < len(cuts) else None, bounds[n + 1] - bounds[n])
         for n in range(len(cuts))

@@ -28,16 +28,18 @@ HEAD_BYTES = 64 * 1024  # where Matroska's SeekHead, Info and Tracks are, in pra
 MAX_INDEX_BYTES = 256 << 20  # a moov or Cues larger than this is not read
 MAX_TOP_BOXES = 10_000
 EBML_MAGIC = b"\x1a\x45\xdf\xa3"
-INDEX_VERSION = 1  # bump when the index of a file would change: older entries are ignored
+INDEX_VERSION = 2  # bump when the index of a file would change: older entries are ignored
 
 
 @dataclass(frozen=True)
 class KeyframeIndex:
-    """Presentation times (s) of the keyframes of the first video stream, and its duration (s)."""
+    """Presentation times (s) of the keyframes of the first video stream, where it ends (s), and where the file
+    starts (s): 0, but for a stream whose clock starts elsewhere (an MPEG-TS recording's, read by demuxing)."""
 
     times: tuple[float, ...]
-    duration: float
+    duration: float  # the end: the start plus the length
     origin: str  # "moov", "cues" or "demux"
+    start: float = 0.0
 
 
 def _read_at(file: BinaryIO, offset: int, length: int) -> bytes:
@@ -108,6 +110,7 @@ def _from_demux(source: str | BinaryIO) -> KeyframeIndex | None:
             if not container.streams.video:
                 return None
             stream = container.streams.video[0]
+            begins = container.start_time / av.time_base if container.start_time is not None else 0.0
             times: list[Fraction] = []
             end = Fraction(0)
             for packet in container.demux(stream):
@@ -121,7 +124,7 @@ def _from_demux(source: str | BinaryIO) -> KeyframeIndex | None:
         return None
     if not times:
         return None
-    return KeyframeIndex(tuple(float(t) for t in sorted(times)), float(end), "demux")
+    return KeyframeIndex(tuple(float(t) for t in sorted(times)), float(end), "demux", float(begins))
 
 
 def read_keyframes(source: str | os.PathLike[str] | BinaryIO) -> KeyframeIndex | None:
@@ -168,10 +171,10 @@ class KeyframeCache:
                 row = db.execute("SELECT value FROM keyframes WHERE key = ?", (key,)).fetchone()
             if row is not None:
                 value = json.loads(row[0])
-                return KeyframeIndex(tuple(value["times"]), value["duration"], value["origin"]) if value else None
+                return KeyframeIndex(tuple(value["times"]), value["duration"], value["origin"], value["start"]) if value else None
         index = read()
         if self.path is not None:
-            value = {"times": index.times, "duration": index.duration, "origin": index.origin} if index else None
+            value = {"times": index.times, "duration": index.duration, "origin": index.origin, "start": index.start} if index else None
             with closing(self._connect()) as db, db:
                 db.execute("INSERT OR REPLACE INTO keyframes VALUES (?, ?)", (key, json.dumps(value)))
         return index

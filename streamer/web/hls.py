@@ -150,7 +150,7 @@ class HlsFiles:
 
     def _plan(self, opened: Video) -> tuple[SegmentSpan, ...]:
         index = self.cache.lookup(opened.version, partial(read_index, opened))
-        segments = plan_segments(index.times, index.duration) if index is not None else None
+        segments = plan_segments(index.times, index.duration, start=index.start) if index is not None else None
         if segments is None:
             raise HTTPException(422, "No video stream with keyframes in this file: it cannot be played as HLS.")
         return segments
@@ -173,7 +173,8 @@ class HlsFiles:
     def _make(self, opened: Video, resource: str, deadline: float, stop: threading.Event | None) -> bytes:
         from streamer.media.hlsaudio import AudioError
         from streamer.media.hlsencode import EncodeError, NotConverted, check_video
-        from streamer.media.hlsmux import SegmentAbandoned, SegmentError, SegmentTimeout, make_init, make_segment  # PyAV only when used
+        from streamer.media.hlsmux import make_init, make_segment  # PyAV only when used
+        from streamer.media.hlspackets import SegmentAbandoned, SegmentError, SegmentTimeout
 
         encoding = self.conversions.encoding
         try:

@@ -94,7 +94,7 @@ class Conversions:
 
     def picture(self, opened: Video, deadline: float, stop: threading.Event | None, span: SegmentSpan) -> EncodedVideo:
         """A segment's picture as H.264, waited for without holding a muxing turn."""
-        from streamer.media.hlsmux import SegmentAbandoned, SegmentTimeout
+        from streamer.media.hlspackets import SegmentAbandoned, SegmentTimeout
 
         assert self.videos is not None
         self.muxing.release()

@@ -35,6 +35,10 @@ def hls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThrea
     for name, path in clips.items():
         os.link(path, root / "sub dir" / name)
     (root / "notes.txt").write_text("not a video")
+    subprocess.run(  # a recording: MPEG-TS whose clock starts ten hours in
+        ["ffmpeg", "-v", "error", "-i", str(clips["bframes.mp4"]), "-c", "copy", "-output_ts_offset", "36000", str(root / "sub dir" / "late.ts")],
+        check=True,
+    )
     for name in ("bframes.mkv", "bframes.mp4"):  # cut in the middle, as by an interrupted copy
         data = clips[name].read_bytes()
         (root / "sub dir" / f"truncated-{name}").write_bytes(data[: len(data) // 2])
@@ -79,6 +83,28 @@ def test_playlist_durations_and_cuts_are_the_keyframes(hls_server: ServerThread)
     assert [line for line in lines if not line.startswith("#")] == [f"{n}.m4s" for n in range(len(durations))]
     starts = [sum(durations[:n]) for n in range(1, len(durations))]
     assert all(any(abs(start - t) < 0.03 for t in index.times) for start in starts)  # 0.021: first starts at 0
+
+
+@pytest.mark.clients
+def test_a_recording_whose_clock_starts_ten_hours_in_plays_for_its_length(hls_server: ServerThread) -> None:
+    """The playlist's times sum to the recording's length, not to where its clock ends: its first segment is
+    one segment long. ffmpeg reading the playlist decodes every frame and the sound (AAC in ADTS frames in
+    MPEG-TS, carried raw in MP4) without an error, from every segment, the last one too (a seek in MPEG-TS
+    may land after the keyframe)."""
+    source = str(hls_server.settings.media_dir / "sub dir" / "late.ts")
+    playlist = httpx.get(url(hls_server, "late.ts"), timeout=30).text
+    durations = [float(line[8:].rstrip(",")) for line in playlist.splitlines() if line.startswith("#EXTINF:")]
+    assert sum(durations) == pytest.approx(ffprobe_duration(source), abs=FRAME_S)
+    assert max(durations) < 7, durations
+    frames = ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"]
+    counted = [subprocess.run([*frames, target], check=True, capture_output=True, text=True, timeout=60).stdout.split()[0].rstrip(",")
+               for target in (url(hls_server, "late.ts"), source)]  # the first of the lines for a stream and its program
+    assert counted[0] == counted[1] and int(counted[0]) > 0
+    decoded = subprocess.run(["ffmpeg", "-v", "error", "-xerror", "-i", url(hls_server, "late.ts"), "-f", "null", "-"],
+                             capture_output=True, text=True, timeout=60)
+    assert decoded.returncode == 0 and not decoded.stderr, decoded.stderr
+    assert "aac" in subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", url(hls_server, "late.ts")],
+                                   check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 def test_seek_to_the_last_segment(hls_server: ServerThread, tmp_path: Path) -> None:
@@ -173,7 +199,8 @@ def test_a_segment_past_its_deadline_is_503_with_retry_after(
 
 
 def test_a_started_segment_stops_at_its_deadline(hls_server: ServerThread) -> None:
-    from streamer.media.hlsmux import SegmentTimeout, make_segment
+    from streamer.media.hlsmux import make_segment
+    from streamer.media.hlspackets import SegmentTimeout
     from streamer.media.hlsplan import plan_segments
 
     source = hls_server.settings.media_dir / "sub dir" / "bframes.mkv"
@@ -198,10 +225,10 @@ def test_the_next_segments_of_a_file_reuse_its_opened_source(hls_server: ServerT
 
 def test_a_started_segment_stops_when_its_client_leaves(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its client hangs up while it is muxed: it stops between packets and the next request gets the muxing turn."""
-    from streamer.media import hlsmux
+    from streamer.media import hlsmux, hlspackets
 
     files = hls_server.server.config.app.state.hls
-    real, slow, started = hlsmux._check, [], threading.Event()
+    real, slow, started = hlspackets.check, [], threading.Event()
 
     def slowed(deadline: float, stop: threading.Event | None) -> None:
         if not slow:
@@ -211,7 +238,8 @@ def test_a_started_segment_stops_when_its_client_leaves(hls_server: ServerThread
             time.sleep(0.02)
         real(deadline, stop)
 
-    monkeypatch.setattr(hlsmux, "_check", slowed)
+    monkeypatch.setattr(hlspackets, "check", slowed)  # between packets, read and muxed
+    monkeypatch.setattr(hlsmux, "check", slowed)
     stopped = files.stopped
     with socket.create_connection(("127.0.0.1", hls_server.port)) as sock:
         sock.sendall(b"GET /hls/sub%20dir/bframes.mkv/1.m4s HTTP/1.1\r\nHost: x\r\n\r\n")
