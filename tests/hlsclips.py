@@ -50,30 +50,26 @@ _made_transcode: dict[str, Path] = {}
 
 def make_transcode_clips(folder: Path) -> dict[str, Path]:
     """The clips of ``TRANSCODE_CLIPS`` by file name, made in ``folder`` (once per session)."""
-    if not _made_transcode:
-        running = [
-            subprocess.Popen(["ffmpeg", "-v", "error", "-y", *args, "-fflags", "+bitexact", str(folder / name)])
-            for name, args in TRANSCODE_CLIPS.items()
-        ]
-        if any(process.wait() for process in running):
-            raise RuntimeError("ffmpeg could not make the transcoding test clips")
-        _made_transcode.update({name: folder / name for name in TRANSCODE_CLIPS})
-    return _made_transcode
+    return _make_once(_made_transcode, folder, TRANSCODE_CLIPS, "the transcoding test clips")
 
 
 def make_clips(folder: Path) -> dict[str, Path]:
     """Every clip by file name, made in ``folder`` (once per session)."""
-    if _made:
-        return _made
     jobs = {f"{name}.{ext}": args for name, args in CLIPS.items() for ext in EXTENSIONS[name]} | EXTRA
-    running = [
-        subprocess.Popen(["ffmpeg", "-v", "error", "-y", *args, "-fflags", "+bitexact", str(folder / name)])
-        for name, args in jobs.items()
-    ]
-    if any(process.wait() for process in running):
-        raise RuntimeError("ffmpeg could not make the HLS test clips")
-    _made.update({name: folder / name for name in jobs})
-    return _made
+    return _make_once(_made, folder, jobs, "the HLS test clips")
+
+
+def _make_once(made: dict[str, Path], folder: Path, jobs: dict[str, list[str]], what: str) -> dict[str, Path]:
+    """``jobs`` (file name to ffmpeg's input and encoding arguments) made at once in ``folder``, unless ``made`` holds them."""
+    if not made:
+        running = [
+            subprocess.Popen(["ffmpeg", "-v", "error", "-y", *args, "-fflags", "+bitexact", str(folder / name)])
+            for name, args in jobs.items()
+        ]
+        if any(process.wait() for process in running):
+            raise RuntimeError(f"ffmpeg could not make {what}")
+        made.update({name: folder / name for name in jobs})
+    return made
 
 
 def ffprobe_keyframes(path: Path) -> list[float]:

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, Union
 
 import av
 
+from streamer.media.jobs import store
 from streamer.sources.s3reader import S3Object, readable
 
 FRAME = 1024  # samples per AAC frame
@@ -246,12 +247,7 @@ def write_chunk(path: str | S3Object, stream_index: int, number: int, target: st
     """The worker's job: transcode a chunk (of a file, or of an object read through ranged GETs) and store it
     at ``target`` (whole or not at all)."""
     with readable(path) as source:
-        data = transcode_chunk(source, stream_index, number).to_bytes()
-    temporary = f"{target}.{os.getpid()}.tmp"
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
-    with open(temporary, "wb") as file:
-        file.write(data)
-    os.replace(temporary, target)
+        store(target, transcode_chunk(source, stream_index, number).to_bytes())
 
 
 def read_chunk(target: str | os.PathLike[str]) -> AudioChunk:

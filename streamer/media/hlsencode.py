@@ -12,18 +12,17 @@ job a worker process runs. Every container is closed before a function returns. 
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import av
 
 from streamer.media.hlsaudio import Input, open_input
+from streamer.media.jobs import store
 from streamer.media.hlspackets import EPS_S, SEEK_MARGIN_S
 from streamer.media.hlsplan import SegmentSpan
 from streamer.media.playback import PLAYABLE_VIDEO
@@ -261,9 +260,4 @@ def encode_segment(path: Input, span: SegmentSpan, encoding: VideoEncoding) -> E
 def write_encoded(source: str | S3Object, span: SegmentSpan, encoding: VideoEncoding, target: str) -> None:
     """The worker's job: encode a segment (of a file, or of an object through ranged GETs), stored at ``target`` whole or not at all."""
     with readable(source) as opened:
-        data = encode_segment(opened, span, encoding).to_bytes()
-    temporary = f"{target}.{os.getpid()}.tmp"
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
-    with open(temporary, "wb") as file:
-        file.write(data)
-    os.replace(temporary, target)
+        store(target, encode_segment(opened, span, encoding).to_bytes())

@@ -40,7 +40,10 @@ Opener = Callable[[Input], AbstractContextManager[Any]]
 
 OFFSET_S = 10  # seconds added to every timestamp: B-frame and audio-priming decode times stay positive
 SEEK_MARGIN_S = 10.0  # a seek that landed after the keyframe is made again this much earlier
-COPIED_AUDIO = frozenset({"aac", "mp3", "opus", "flac"})  # browsers decode these in fMP4
+# Browsers decode these in fMP4. Not MP3: copied into fMP4 it did not play through hls.js in Chromium
+# (tests/browser/test_hls_page.py), so it is converted to AAC like AC-3. (It always was, by accident:
+# FFmpeg's MP3 decoder is named "mp3float".)
+COPIED_AUDIO = frozenset({"aac", "opus", "flac"})
 MUX_OPTIONS = {
     # one moof per keyframe; tfdt from the first packet's dts (frag_discont, no edit list); no mfra
     "movflags": "empty_moov+default_base_moof+frag_discont+frag_keyframe+skip_trailer",

@@ -19,6 +19,15 @@ HEADER = struct.Struct(">I")
 NICENESS = 10  # workers yield the CPU to the server's event loop when both want it
 
 
+def store(target: str, data: bytes) -> None:
+    """A job's result written to ``target`` whole or not at all: another process may read it at any moment."""
+    temporary = f"{target}.{os.getpid()}.tmp"
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    with open(temporary, "wb") as file:
+        file.write(data)
+    os.replace(temporary, target)
+
+
 class JobError(Exception):
     """A job's expected failure, carried back from the worker: ``status`` and ``reason`` for the client."""
 

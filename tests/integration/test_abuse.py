@@ -322,12 +322,24 @@ def test_a_client_reading_a_few_kb_a_second_is_not_cut_though_no_write_wakes_wit
     running = server_factory(media_dir=sparse_root, stall_timeout=2.0)
     if not running.sendfile:
         pytest.skip("the copying path bounds each send by the stall timeout (README, slow and stalled clients)")
-    sock = start_download(running.port, "/media/huge.bin", rcvbuf=16 * 1024)
-    received, deadline = 0, time.monotonic() + 6.0
+    read_slowly(running, rcvbuf=16 * 1024, each=4_000, seconds=6.0)  # about 40 kB/s
+
+
+def test_a_slow_client_that_keeps_reading_is_not_cut_as_stalled(server_factory, sparse_root: Path) -> None:
+    # Each read is well inside the stall timeout, but with the kernel's autotuned send buffer
+    # a blocked send would wait for megabytes to drain, longer than the timeout.
+    running = server_factory(media_dir=sparse_root, stall_timeout=2.0)
+    assert read_slowly(running, rcvbuf=64 * 1024, each=20_000, seconds=8.0) > 1_000_000  # about 200 kB/s
+
+
+def read_slowly(running: ServerThread, *, rcvbuf: int, each: int, seconds: float) -> int:
+    """Downloads a huge file reading ``each`` bytes every 0.1 s for ``seconds``; fails if the stream ends. The bytes read."""
+    sock = start_download(running.port, "/media/huge.bin", rcvbuf=rcvbuf)
+    received, deadline = 0, time.monotonic() + seconds
     try:
         sock.settimeout(5)
         while time.monotonic() < deadline:
-            data = sock.recv(4_000)
+            data = sock.recv(each)
             assert data, f"the server ended a live stream after {received} bytes"
             received += len(data)
             time.sleep(0.1)
@@ -335,23 +347,4 @@ def test_a_client_reading_a_few_kb_a_second_is_not_cut_though_no_write_wakes_wit
             assert client.get("/debug/runtime").json()["streams"] == 1
     finally:
         sock.close()
-
-
-def test_a_slow_client_that_keeps_reading_is_not_cut_as_stalled(server_factory, sparse_root: Path) -> None:
-    # Each read is well inside the stall timeout, but with the kernel's autotuned send buffer
-    # a blocked send would wait for megabytes to drain, longer than the timeout.
-    running = server_factory(media_dir=sparse_root, stall_timeout=2.0)
-    sock = start_download(running.port, "/media/huge.bin", rcvbuf=64 * 1024)
-    received, deadline = 0, time.monotonic() + 8.0
-    try:
-        sock.settimeout(5)
-        while time.monotonic() < deadline:
-            data = sock.recv(20_000)
-            assert data, f"the server ended a live stream after {received} bytes"
-            received += len(data)
-            time.sleep(0.1)  # about 200 kB/s
-        with running.client() as client:
-            assert client.get("/debug/runtime").json()["streams"] == 1
-    finally:
-        sock.close()
-    assert received > 1_000_000
+    return received
