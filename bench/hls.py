@@ -192,6 +192,47 @@ def loop_lag_while_muxing(clip: Path, index_dir: Path, seconds: float = 8.0) -> 
           f"p50 {ms(quantile(lags, 0.5))} p99 {ms(quantile(lags, 0.99))} max {ms(max(lags))}; load {os.getloadavg()[0]:.2f}")
 
 
+def _mux_back_to_back(clip: str, index_dir: str, first: int, step: int, seconds: float) -> float:
+    """Segments per second one thread or process muxes from a kept source, every ``step``-th from ``first``."""
+    path = Path(clip)
+    plan = plan_segments(*_index_times(path, Path(index_dir)))
+    inputs = InputPool()
+    kept = partial(inputs.checkout, (clip, path.stat().st_size, path.stat().st_mtime_ns))
+    made, began = 0, time.perf_counter()
+    try:
+        while time.perf_counter() - began < seconds:
+            make_segment(path, plan[(first + made * step) % (len(plan) - 1)], opener=kept)
+            made += 1
+    finally:
+        inputs.close()
+    return made / (time.perf_counter() - began)
+
+
+def _index_times(clip: Path, index_dir: Path) -> tuple[tuple[float, ...], float]:
+    index = KeyframeCache(index_dir).get(str(clip), clip.stat())
+    assert index is not None
+    return index.times, index.duration
+
+
+def muxing_threads_against_processes(clip: Path, index_dir: Path, seconds: float = 6.0) -> None:
+    """In-process: segments per second muxed by 1 and 2 threads of one process, and by 1 and 2 processes
+    (spawned, each with its own kept source): how far the GIL holds muxing back."""
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+    from multiprocessing import get_context
+
+    _index_times(clip, index_dir)  # indexed once, before the clocks start
+    figures = []
+    for kind in ("threads", "processes"):
+        for count in (1, 2):
+            pool = ThreadPoolExecutor(count) if kind == "threads" else ProcessPoolExecutor(count, mp_context=get_context("spawn"))
+            with pool:
+                if kind == "processes":  # started and warm before the clocks start
+                    list(pool.map(_mux_back_to_back, *zip(*[(str(clip), str(index_dir), i, count, 0.0) for i in range(count)])))
+                rates = pool.map(_mux_back_to_back, *zip(*[(str(clip), str(index_dir), i, count, seconds) for i in range(count)]))
+                figures.append(f"{count} {kind} {sum(rates):.0f}/s")
+    print(f"in-process, 1080p segments muxed back to back: {', '.join(figures)}; load {os.getloadavg()[0]:.2f}")
+
+
 def ffmpeg_rate(clip: Path, spans: list[tuple[float, float]], clients: int, seconds: float) -> float:
     """Segments per second made by ``clients`` threads each running ffmpeg once per segment."""
     done = [0] * clients
@@ -219,6 +260,7 @@ def http_figures(folder: Path, seconds: int, duration: float) -> None:
     made, _ = timed(make_hd_clip, clip, seconds)
     print(f"1080p clip: {seconds} s, {clip.stat().st_size / 1e6:.0f} MB, made in {made:.0f} s; load {os.getloadavg()}")
     loop_lag_while_muxing(clip, folder / "lag-index")
+    muxing_threads_against_processes(clip, folder / "lag-index")
     servers = {label: start_server(media, folder / f"hd-cache-{n}", settings) for n, (label, settings) in enumerate(VARIANTS.items())}
     try:
         for clients in (0, 1, 4, 16):

@@ -272,7 +272,7 @@ def test_bench_hls_smoke(hls_server: ServerThread, tmp_path: Path, capsys: pytes
     the loop's lag while a thread muxes."""
     import anyio
 
-    from bench.hls import ffmpeg_rate, loop_lag_while_muxing, segments_under_load
+    from bench.hls import ffmpeg_rate, loop_lag_while_muxing, muxing_threads_against_processes, segments_under_load
 
     require_program("wrk", "wrk")
     got = anyio.run(segments_under_load, hls_server.base_url, "/hls/sub%20dir/bframes.mkv/", 3, 2, 1)
@@ -280,6 +280,8 @@ def test_bench_hls_smoke(hls_server: ServerThread, tmp_path: Path, capsys: pytes
     assert ffmpeg_rate(hls_server.settings.media_dir / "sub dir" / "bframes.mkv", [(0.0, 2.0)], 1, 0.2) > 0
     loop_lag_while_muxing(hls_server.settings.media_dir / "sub dir" / "bframes.mkv", tmp_path, 0.2)
     assert "segments/s; the loop's lag p50" in capsys.readouterr().out
+    muxing_threads_against_processes(hls_server.settings.media_dir / "sub dir" / "bframes.mkv", tmp_path, 0.1)
+    assert "2 processes" in capsys.readouterr().out
 
 
 def test_one_segment_is_muxed_at_a_time(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
