@@ -85,9 +85,9 @@ def quantile(values: list[float], q: float) -> float:
 
 
 VARIANTS = {  # label -> streamer.web.hls settings, served side by side (A/B in the same minute)
-    "default (muxing at nice 10)": {},
-    "muxing at nice 0": {"MUX_NICENESS": 0},
-    "two muxing at once": {"MUXING": 2},
+    "default (two muxing at once)": {},
+    "one muxing at once": {"MUXING": 1},
+    "muxing at nice 10": {"MUX_NICENESS": 10},
 }
 
 

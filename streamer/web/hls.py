@@ -56,14 +56,15 @@ PLAYLIST_NAME = "index.m3u8"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE = "video/mp4"  # init and media segments alike: what Safari and hls.js both accept
 HLS_SLOTS = 2  # resources in progress at once: one may wait for its sound while another muxes
-# Of those, muxing at once. PyAV's per-packet work holds the GIL: measured on 2 cores, a second
-# muxing thread made no more segments per second and raised the event loop's median lag from
-# ~0.1 ms to 2-3 ms (README, HLS). A segment waiting for its sound lets go of it.
-MUXING = 1
-# The nice value of the threads that make HLS resources (streamer.media.niced): when they and the
-# event loop both want a CPU, the loop gets it. /healthz p99 under 16 1080p segment requests fell
-# from 5.2-5.6 ms at 0 to 3.7-4.9 ms (README, HLS); 10 is also the media workers' value.
-MUX_NICENESS = 10
+# Of those, muxing at once (a segment waiting for its sound lets go of its turn). With the muxer's
+# output no longer copied under the GIL, two gave 87-93 segments/s against 76-81 for one and a
+# /healthz p99 under 16 segment requests of 3.4 ms against 6.0 (README, HLS).
+MUXING = 2
+# The nice value of the threads that make HLS resources (streamer.media.niced). Raised, it helped on
+# an idle machine (p99 4.4 against 5.8 ms) but is a priority inversion on a busy one: a niced thread
+# holding the GIL waits for a core while the loop waits for the GIL (10 segments/s against 54,
+# /healthz p99 40 ms against 10, two CPU hogs running; README, HLS). So it is left at 0.
+MUX_NICENESS = 0
 MAX_WAITING_PER_SLOT = 8
 # From the request's arrival to the segment's last packet, waiting for a slot included. A copied
 # segment takes ~10-50 ms and a cold chunk of converted sound ~1 s; hls.js gives up on a
