@@ -1,13 +1,14 @@
-"""Threads for CPU-heavy work in the server's own process, ranked by the kernel below the event loop.
+"""Threads set apart for CPU-heavy work in the server's own process, at a nice value of their own.
 
-Rule: work that holds a core for milliseconds in this process (muxing HLS segments) runs on
-threads whose nice value is raised, so that when the event loop's thread and such a thread both
-want a CPU, the loop gets it first. On Linux a nice value belongs to one thread (``setpriority``
-on its thread id), and an unprivileged process may raise it but never lower it again: so these
-threads are set apart for good, at their start, and run nothing else. Elsewhere they run at the
-process's priority. A caller waits for its call to end even when cancelled, as with
-``anyio.to_thread.run_sync``, and the call may reach back to the loop that handed it its work
-(``loop_token``). Measured in ``bench.hls`` (README, HLS).
+Rule: work that holds a core for milliseconds in this process (muxing HLS segments) runs on a
+fixed set of threads that do nothing else, so their nice value can be raised once, at their
+start: on Linux a nice value belongs to one thread (``setpriority`` on its thread id), and an
+unprivileged process may raise it but never lower it again. Elsewhere they run at the process's
+priority. Raising it is a trade, measured in ``bench.hls`` (README, HLS): on an idle machine the
+loop gets a core first, but on a busy one a niced thread holding the GIL waits for a core while
+the loop waits for the GIL, so HLS leaves it at 0. A caller waits for its call to end even when
+cancelled, as with ``anyio.to_thread.run_sync``, and the call may reach back to the loop that
+handed it its work (``loop_token``).
 """
 
 from __future__ import annotations
