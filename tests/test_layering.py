@@ -19,6 +19,8 @@ PURE_EXTRA = (  # pure modules outside the HTTP core, one per line
     "media.adts",
     "media.bmff",
     "media.ebml",
+    "media.fmp4",
+    "media.mkvblocks",
     "media.hlsplan",
     "media.subtitles",
     "media.codecs",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from typing import Any, BinaryIO, Union
 
 import av
 
+from streamer.media.hlsplan import SegmentSpan
 from streamer.media.jobs import store
 from streamer.sources.s3reader import S3Object, readable
 
@@ -119,6 +121,22 @@ def packets_between(get: Callable[[int], AudioChunk], first: int, lo: int | None
         if chunk.last or (hi is not None and (number + 1) * size >= hi):
             return found
         number += 1
+
+
+def start_of(stream: Any) -> float:
+    """When ``stream`` starts, in seconds: 0 if it does not say."""
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
+def segment_aac(get: Callable[[int], AudioChunk], rate: int, start: float, span: SegmentSpan) -> list[tuple[int, bytes]]:
+    """The AAC packets (pts in ``1/rate``) presented from ``span``'s start to the next segment's, of a sound
+    that starts at ``start`` s; segment 0 from the first, with the encoder's priming."""
+    first = math.floor(start * rate) // chunk_samples() - 1  # the chunk before the sound holds its priming
+    lo = round(span.start * rate) if span.number else None
+    if lo is not None:
+        first = max(first, lo // chunk_samples())
+    hi = round(span.stop * rate) if span.stop is not None else None
+    return packets_between(get, first, lo, hi)
 
 
 def _encoder(aac: AacFormat) -> Any:

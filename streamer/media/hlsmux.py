@@ -27,8 +27,7 @@ from typing import Any
 
 import av
 
-from streamer.media.hlsaudio import AacFormat, AudioChunk, Input, aac_config, chunk_samples, open_input, output_rate
-from streamer.media.hlsaudio import packets_between
+from streamer.media.hlsaudio import AacFormat, AudioChunk, Input, aac_config, open_input, output_rate, segment_aac, start_of
 from streamer.media.hlsencode import EncodedVideo, VideoEncoding, add_encoder_stream, is_encoded
 from streamer.media.hlspackets import SegmentError, adts_config, check, collect, fill_dts, unwrapped
 from streamer.media.hlsplan import SegmentSpan
@@ -85,7 +84,7 @@ class _Written:
 
 
 @dataclass
-class _Streams:
+class Streams:
     video: Any
     audio: Any | None
     transcoded: bool  # the audio is not copied but comes as AAC from its chunks
@@ -93,15 +92,16 @@ class _Streams:
     adts: bool = False  # the copied audio is AAC in ADTS frames: each packet loses its header
 
 
-def _select(container: Any) -> _Streams:
+def select_streams(container: Any) -> Streams:
+    """The first video stream (not a cover picture), and the audio copied (the first browsers decode) or converted."""
     videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     if not videos:
         raise SegmentError("no video stream")
     audios = [s for s in container.streams.audio if s.codec_context.sample_rate]
     copied = next((s for s in audios if s.codec_context.name in COPIED_AUDIO), None)
     if copied is not None or not audios:
-        return _Streams(videos[0], copied, False)
-    return _Streams(videos[0], audios[0], True)
+        return Streams(videos[0], copied, False)
+    return Streams(videos[0], audios[0], True)
 
 
 def _copied_stream(output: Any, stream: Any) -> Any:
@@ -117,7 +117,7 @@ def _copied_stream(output: Any, stream: Any) -> Any:
 @contextmanager
 def _open_pair(
     path: Input, *, transcode: bool, opener: Opener = open_input, encoding: VideoEncoding | None = None
-) -> Iterator[tuple[Any, _Streams, Any, dict[Any, Any], _Written]]:
+) -> Iterator[tuple[Any, Streams, Any, dict[Any, Any], _Written]]:
     """The source, its selected streams, an fMP4 output in memory and the stream map: all closed (or given back) after.
 
     Video browsers cannot decode gets an H.264 encoder stream with ``encoding``; without it, ``NotConverted``.
@@ -125,9 +125,9 @@ def _open_pair(
     written = _Written()
     output_options = {"format": "mp4", "options": MUX_OPTIONS, "buffer_size": OUTPUT_BUFFER}
     with opener(path) as source, av.open(written, "w", **output_options) as output:
-        streams = _select(source)
+        streams = select_streams(source)
         if streams.transcoded and not transcode:
-            streams = _Streams(streams.video, None, False)
+            streams = Streams(streams.video, None, False)
         streams.encoded = is_encoded(streams.video, encoding)
         mapping = {}
         for stream in (streams.video, streams.audio):
@@ -170,18 +170,12 @@ def make_init(
         raise SegmentError(f"cannot read the file: {exc}") from exc
 
 
-def _transcoded(streams: _Streams, span: SegmentSpan, chunks: AudioChunks) -> list[Any]:
+def _transcoded(streams: Streams, span: SegmentSpan, chunks: AudioChunks) -> list[Any]:
     """The AAC packets presented from the segment's start to the next one's, as packets of the source's audio."""
     stream = streams.audio
     rate = output_rate(stream.codec_context.sample_rate)
-    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-    first = math.floor(start * rate) // chunk_samples() - 1  # the chunk before the sound holds its priming
-    lo = round(span.start * rate) if span.number else None
-    if lo is not None:
-        first = max(first, lo // chunk_samples())
-    hi = round(span.stop * rate) if span.stop is not None else None
     packets = []
-    for pts, data in packets_between(lambda number: chunks(stream.index, number), first, lo, hi):
+    for pts, data in segment_aac(lambda number: chunks(stream.index, number), rate, start_of(stream), span):
         packet = av.Packet(data)
         packet.pts = packet.dts = pts
         packet.duration = 1024

@@ -37,6 +37,7 @@ from streamer.media.hlsinputs import InputPool
 from streamer.media.hlsplan import INIT_NAME, SegmentSpan, format_playlist, parse_segment_number, plan_segments
 from streamer.media.hlsvideo import MAX_WAITING_PER_JOB, Opened, Video, read_index
 from streamer.media.keyframes import KeyframeCache
+from streamer.media.kept import Kept
 from streamer.media.niced import NicedThreads
 from streamer.sources.base import MemorySource
 from streamer.sources.file import open_file_source, resolve_in_root
@@ -49,6 +50,7 @@ from streamer.web.planned import MediaFile, answer, planned_responses, request_f
 from streamer.web.responses import MediaResponse, until_disconnect
 
 if TYPE_CHECKING:
+    from streamer.media.hlsdirect import Cut
     from streamer.media.hlsencode import VideoEncoding
     from streamer.media.workers import WorkerPool
 
@@ -75,7 +77,8 @@ VIDEO_CACHE_SIZE = 4 << 30  # bytes of H.264 segments (--transcode on): ~1,500 o
 # Opened sources kept idle for the next segment of the same file (0: open each segment afresh). Opening
 # a 1080p H.264 MKV makes FFmpeg decode frames to probe its streams: over half of a segment's time.
 INPUTS_KEPT = 4
-HLS_FORMAT = 2  # in every ETag: bump when the bytes of a playlist, init or segment would change
+PLANS_KEPT = 64  # files whose segment plan and Cut are kept in memory
+HLS_FORMAT = 3  # in every ETag: bump when the bytes of a playlist, init or segment would change
 BUSY = "Too many HLS segments are being made; try again."
 
 
@@ -119,6 +122,9 @@ class HlsFiles:
         self.waiting = 0
         self.abandoned = 0  # requests whose client left before their turn: nothing made
         self.stopped = 0  # segments stopped between packets because their client left
+        self.cut = 0  # segments cut from a Matroska file's blocks (streamer.media.hlsdirect), not muxed by PyAV
+        self.plans: Kept[tuple[SegmentSpan, ...] | None] = Kept(PLANS_KEPT)  # by version: no SQLite read a segment
+        self.cuts: Kept[Cut | None] = Kept(PLANS_KEPT)  # how each Matroska file is cut without PyAV, read once
         self.inputs = InputPool(INPUTS_KEPT)  # opened sources kept for the next segment: FFmpeg's stream probe once per file
 
     def close(self) -> None:
@@ -150,8 +156,11 @@ class HlsFiles:
             raise http_error(exc) from exc
 
     def _plan(self, opened: Video) -> tuple[SegmentSpan, ...]:
-        index = self.cache.lookup(opened.version, partial(read_index, opened))
-        segments = plan_segments(index.times, index.duration, start=index.start) if index is not None else None
+        def plan() -> tuple[SegmentSpan, ...] | None:
+            index = self.cache.lookup(opened.version, partial(read_index, opened))
+            return plan_segments(index.times, index.duration, start=index.start) if index is not None else None
+
+        segments = self.plans.get(tuple(opened.version), plan)
         if segments is None:
             raise HTTPException(422, "No video stream with keyframes in this file: it cannot be played as HLS.")
         return segments
@@ -173,6 +182,7 @@ class HlsFiles:
 
     def _make(self, opened: Video, resource: str, deadline: float, stop: threading.Event | None) -> bytes:
         from streamer.media.hlsaudio import AudioError
+        from streamer.media.hlsdirect import cut_segment, plan_cut
         from streamer.media.hlsencode import EncodeError, NotConverted, check_video
         from streamer.media.hlsmux import make_init, make_segment  # PyAV only when used
         from streamer.media.hlspackets import SegmentAbandoned, SegmentError, SegmentTimeout
@@ -195,6 +205,13 @@ class HlsFiles:
                 raise HTTPException(404, f"No segment {number}: this video has segments 0 to {len(segments) - 1}")
             chunks, pictures = self.conversions.chunks(opened), self.conversions.pictures(opened, deadline, stop)
             with opened.reader() as source:
+                transcode = chunks is not None
+                plan = partial(plan_cut, source, opener=opener, transcode=transcode, encoding=encoding if pictures else None)
+                cut = self.cuts.get((*opened.version, transcode, pictures is not None), plan)
+                made = cut_segment(source, cut, segments[number], chunks, deadline=deadline, stop=stop) if cut else None
+                if made is not None:
+                    self.cut += 1
+                    return made
                 return make_segment(
                     source, segments[number], chunks, deadline=deadline, stop=stop, opener=opener, encoding=encoding, encoded=pictures
                 )
@@ -279,7 +296,8 @@ class HlsFiles:
             finally:
                 opened.close()
             plan = answer(request, response, replace(rep, size=len(content)))
-            return MediaFile(MemorySource(content), plan.body)
+            # one chunk: made in memory already, it is not read again a slice at a time (a 1080p segment is MBs)
+            return MediaFile(MemorySource(content), plan.body, chunk_size=max(len(content), 1))
 
         return hls_resource
 

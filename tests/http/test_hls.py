@@ -11,7 +11,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -222,32 +222,42 @@ def test_the_next_segments_of_a_file_reuse_its_opened_source(hls_server: ServerT
     assert os.path.realpath(f"{root}/sub dir/bframes.mov") in inputs.idle_names()
 
 
-def test_a_started_segment_stops_when_its_client_leaves(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Its client hangs up while it is muxed: it stops between packets and the next request gets the muxing turn."""
-    from streamer.media import hlsmux, hlspackets
+@pytest.mark.parametrize(
+    ("name", "pause"), [("bframes.mp4", 0.02), ("bframes.mkv", 0.3)], ids=["muxed-stops-between-packets", "cut-stops-between-clusters"]
+)
+def test_a_started_segment_stops_when_its_client_leaves(
+    hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch, name: str, pause: float
+) -> None:
+    """Its client hangs up while it is made: it stops between packets (PyAV) or Clusters (a Matroska file's
+    blocks cut directly), and the next request gets the muxing turn."""
+    from streamer.media import hlsdirect, hlsmux, hlspackets
 
     files = hls_server.server.config.app.state.hls
     real, slow, started = hlspackets.check, [], threading.Event()
 
     def slowed(deadline: float, stop: threading.Event | None) -> None:
         if not slow:
-            slow.append(stop)  # the first segment only: 20 ms a packet, seconds in all
+            slow.append(stop)  # the first segment only: seconds in all
         if stop is slow[0]:
             started.set()
-            time.sleep(0.02)
+            time.sleep(pause)
         real(deadline, stop)
 
-    monkeypatch.setattr(hlspackets, "check", slowed)  # between packets, read and muxed
-    monkeypatch.setattr(hlsmux, "check", slowed)
+    for module in (hlspackets, hlsmux, hlsdirect):  # between packets or Clusters, read and muxed
+        monkeypatch.setattr(module, "check", slowed)
     stopped = files.stopped
     with socket.create_connection(("127.0.0.1", hls_server.port)) as sock:
-        sock.sendall(b"GET /hls/sub%20dir/bframes.mkv/1.m4s HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(f"GET /hls/sub%20dir/{name}/1.m4s HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         assert started.wait(10), "the segment started"
     begin = time.monotonic()
-    response = httpx.get(url(hls_server, "bframes.mkv", "2.m4s"), timeout=30)
+    response = httpx.get(url(hls_server, name, "2.m4s"), timeout=30)
     waited = time.monotonic() - begin
     assert response.status_code == 200
     assert waited < 1.0, f"the next segment waited {waited:.2f} s for the muxing turn"
+    for _ in range(100):  # the first stops at its next check, which may come after the second is made
+        if files.stopped == stopped + 1:
+            break
+        time.sleep(0.05)
     assert files.stopped == stopped + 1
 
 
@@ -287,24 +297,27 @@ def test_at_most_muxing_segments_are_muxed_at_once(hls_server: ServerThread, mon
     """Muxing holds the GIL for much of its time: beyond ``MUXING`` threads at once it would only slow the event loop."""
     import threading
 
-    from streamer.media import hlsmux
+    from streamer.media import hlsdirect, hlsmux
     from streamer.web.hls import MUXING
 
     active, most, lock = [0], [0], threading.Lock()
-    real = hlsmux.make_segment
 
-    def watched(*args: object, **kwargs: object) -> bytes:
-        with lock:
-            active[0] += 1
-            most[0] = max(most[0], active[0])
-        try:
-            time.sleep(0.1)
-            return real(*args, **kwargs)
-        finally:
+    def watched(real: Callable[..., bytes | None]) -> Callable[..., bytes | None]:
+        def call(*args: object, **kwargs: object) -> bytes | None:
             with lock:
-                active[0] -= 1
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+            try:
+                time.sleep(0.1)
+                return real(*args, **kwargs)
+            finally:
+                with lock:
+                    active[0] -= 1
 
-    monkeypatch.setattr(hlsmux, "make_segment", watched)
+        return call
+
+    monkeypatch.setattr(hlsmux, "make_segment", watched(hlsmux.make_segment))  # a segment muxed by PyAV
+    monkeypatch.setattr(hlsdirect, "cut_segment", watched(hlsdirect.cut_segment))  # or cut from a Matroska file's blocks
     with httpx.Client(timeout=30) as client:
         threads = [threading.Thread(target=client.get, args=(url(hls_server, "bframes.mkv", f"{n % 3}.m4s"),)) for n in range(4)]
         for thread in threads:

@@ -1,0 +1,166 @@
+"""Matroska tracks, cue positions and the frames of a Cluster: bytes in, values out, no I/O.
+
+Rule: a frame is a ``SimpleBlock``, or the ``Block`` of a ``BlockGroup``, of one track; its
+time is the Cluster's ``Timestamp`` plus the block's signed 16-bit offset, in TimestampScale
+ticks; a SimpleBlock is a keyframe when its flag says so, a BlockGroup when it has no
+``ReferenceBlock``. A frame's bytes are where the block's header ends up to the block's end
+(positions into the data given). Laced blocks (several frames in one) of a wanted track are
+not split here: the Cluster is refused (``None``), as is anything malformed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from streamer.media.ebml import CUE_POINT, CUE_TIME, CUE_TRACK, CUE_TRACK_POSITIONS, CUES, TRACK_ENTRY, TRACK_NUMBER
+from streamer.media.ebml import TRACK_TYPE, TRACKS, UNKNOWN, Element, _children, _top, _uint, parse_element_header
+
+CLUSTER, CLUSTER_TIMESTAMP = 0x1F43B675, 0xE7
+SIMPLE_BLOCK, BLOCK_GROUP, BLOCK, BLOCK_DURATION, REFERENCE_BLOCK = 0xA3, 0xA0, 0xA1, 0x9B, 0xFB
+CODEC_ID, DEFAULT_DURATION, CONTENT_ENCODINGS = 0x86, 0x23E383, 0x6D80
+CUE_CLUSTER_POSITION = 0xF1
+KEYFRAME, LACING = 0x80, 0x06
+
+
+@dataclass(frozen=True)
+class Track:
+    number: int
+    kind: int  # TrackType: 1 video, 2 audio
+    codec: str
+    default_duration_ns: int | None
+    encoded: bool  # has ContentEncodings (compression, header stripping): its blocks are not its frames
+
+
+class Frame(NamedTuple):  # a tuple: made for every block of a segment
+    track: int
+    time: int  # ticks
+    keyframe: bool
+    start: int
+    end: int
+    duration: int | None  # ticks, from BlockDuration
+
+
+def parse_tracks(data: bytes) -> dict[int, Track] | None:
+    """Track number → ``Track`` from a ``Tracks`` element; ``None`` if malformed."""
+    top = _top(data, TRACKS)
+    entries = _children(data, top) if top else None
+    if entries is None:
+        return None
+    tracks = {}
+    for entry in entries:
+        fields = {e.id: e for e in _children(data, entry) or []} if entry.id == TRACK_ENTRY else {}
+        if TRACK_NUMBER not in fields or TRACK_TYPE not in fields:
+            continue
+        number, kind = _uint(data, fields[TRACK_NUMBER]), _uint(data, fields[TRACK_TYPE])
+        default = _uint(data, fields[DEFAULT_DURATION]) if DEFAULT_DURATION in fields else None
+        codec = data[fields[CODEC_ID].payload : fields[CODEC_ID].end].decode("ascii", "replace") if CODEC_ID in fields else ""
+        if number is None or kind is None:
+            return None
+        tracks[number] = Track(number, kind, codec, default or None, CONTENT_ENCODINGS in fields)
+    return tracks
+
+
+def parse_cue_clusters(data: bytes, track: int) -> tuple[tuple[int, int], ...] | None:
+    """(CueTime in ticks, CueClusterPosition from the Segment's payload) of ``track``'s cue points, by time;
+    ``None`` if malformed or none."""
+    top = _top(data, CUES)
+    points = _children(data, top) if top else None
+    if points is None:
+        return None
+    found = set()
+    for point in points:
+        fields = _children(data, point) if point.id == CUE_POINT else []
+        if fields is None:
+            return None
+        time = next((_uint(data, e) for e in fields if e.id == CUE_TIME), None)
+        for positions in (e for e in fields if e.id == CUE_TRACK_POSITIONS):
+            entry = {c.id: c for c in _children(data, positions) or []}
+            if CUE_TRACK in entry and CUE_CLUSTER_POSITION in entry and _uint(data, entry[CUE_TRACK]) == track:
+                position = _uint(data, entry[CUE_CLUSTER_POSITION])
+                if time is not None and position is not None:
+                    found.add((time, position))
+    return tuple(sorted(found)) or None
+
+
+def parse_cluster_header(data: bytes, start: int = 0) -> Element | None:
+    """The Cluster whose header is at ``start``, or ``None``: another element, unknown size, or malformed."""
+    element = parse_element_header(data, start, 1 << 62)
+    if element is None or element.id != CLUSTER or element.end == UNKNOWN or element.end >= 1 << 62:
+        return None
+    return element
+
+
+def _header(data: bytes | bytearray, offset: int) -> tuple[int, int, int] | None:
+    """(ID, payload offset, payload size) of the element at ``offset`` with a 1-4 byte ID and a known size;
+    ``None`` if cut short or malformed. Inlined ``parse_element_header`` for the hot loop: no objects."""
+    if offset >= len(data) or not data[offset] & 0xF0:
+        return None
+    id_end = offset + 9 - data[offset].bit_length()
+    if id_end >= len(data) or not data[id_end]:
+        return None
+    size_end = id_end + 9 - data[id_end].bit_length()
+    if size_end > len(data):
+        return None
+    size = int.from_bytes(data[id_end:size_end], "big") & ((1 << (7 * (size_end - id_end))) - 1)
+    if size == (1 << (7 * (size_end - id_end))) - 1:
+        return None  # unknown size: not inside a Cluster
+    return int.from_bytes(data[offset:id_end], "big"), size_end, size
+
+
+def parse_cluster(data: bytes | bytearray, wanted: frozenset[int], start: int = 0) -> tuple[list[Frame], bool] | None:
+    """The frames of ``wanted`` tracks in the Cluster whose header is at ``start`` in ``data``, which may end
+    before the Cluster does: (frames in file order, whether the whole Cluster was there). ``None`` if it is
+    not a Cluster, is malformed, has no Timestamp before its first block, or laces a wanted track's frames."""
+    cluster = parse_cluster_header(data, start)
+    if cluster is None:
+        return None
+    end = min(cluster.end, len(data))
+    frames: list[Frame] = []
+    timestamp = None
+    offset = cluster.payload
+    while offset < end:
+        header = _header(data, offset)
+        if header is None:
+            return (frames, False) if end < cluster.end else None
+        ident, payload, size = header
+        if payload + size > cluster.end:
+            return None
+        if payload + size > end:
+            return frames, False  # cut short: the caller reads on
+        offset = payload + size
+        if ident == CLUSTER_TIMESTAMP:
+            timestamp = int.from_bytes(data[payload:offset], "big") if size <= 8 else None
+            continue
+        if ident not in (SIMPLE_BLOCK, BLOCK_GROUP):
+            continue
+        if timestamp is None:
+            return None
+        duration, keyframe, block_start, block_end = None, True, payload, offset
+        if ident == BLOCK_GROUP:
+            children = _children(data, Element(ident, offset - size, payload, offset))
+            block = next((c for c in children or [] if c.id == BLOCK), None)
+            if block is None:
+                return None
+            block_start, block_end = block.payload, block.end
+            for child in children or []:
+                if child.id == BLOCK_DURATION:
+                    duration = _uint(data, child)
+                elif child.id == REFERENCE_BLOCK:
+                    keyframe = False
+        # the block's header: track number (a size-style vint), a signed 16-bit time offset, flags
+        first = data[block_start] if block_start < block_end else 0
+        number_end = block_start + 9 - first.bit_length()
+        if not first or number_end + 3 > block_end:
+            return None
+        track = int.from_bytes(data[block_start:number_end], "big") & ((1 << (7 * (number_end - block_start))) - 1)
+        if track not in wanted:
+            continue
+        flags = data[number_end + 2]
+        if flags & LACING:
+            return None
+        if ident == SIMPLE_BLOCK:
+            keyframe = bool(flags & KEYFRAME)
+        time = timestamp + int.from_bytes(data[number_end : number_end + 2], "big", signed=True)
+        frames.append(Frame(track, time, keyframe, number_end + 3, block_end, duration))
+    return frames, True
