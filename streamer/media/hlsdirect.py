@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, BinaryIO
@@ -36,6 +36,10 @@ from streamer.media.hlsplan import SegmentSpan
 from streamer.media.keyframes import HEAD_BYTES, MAX_INDEX_BYTES
 
 VIDEO, AUDIO = 1, 2  # Matroska TrackType
+# Matroska codec IDs whose blocks are the samples MP4 carries, as they are, with FFmpeg's names: the track
+# found for a PyAV stream must be one of these and name the same codec
+SAME_SAMPLES = {"V_MPEG4/ISO/AVC": "h264", "V_MPEGH/ISO/HEVC": "hevc", "V_VP9": "vp9", "V_AV1": "av1",
+                "A_AAC": "aac", "A_OPUS": "opus", "A_FLAC": "flac"}
 MAX_CLUSTER_BYTES = 64 << 20  # a larger Cluster is left to PyAV
 MAX_SCRATCH_BYTES = 64 << 20  # a thread keeps its read buffer up to this size
 HEADER_BYTES = 16  # an element's ID and size
@@ -65,6 +69,7 @@ class Cut:
     audio: int | None  # copied sound's track number
     audio_default: int | None
     audio_out: InitTrack | None
+    delays: tuple[tuple[int, int], ...] = ()  # (track number, ticks) taken off its times: its CodecDelay, as FFmpeg does
     converted: Converted | None = None
 
 
@@ -123,11 +128,14 @@ def _out(tracks: list[InitTrack], handler: bytes) -> InitTrack | None:
 
 def _number(tracks: dict[int, mkvblocks.Track], streams: Any, stream: Any, kind: int) -> int | None:
     """The track number of ``stream``, the k-th of ``streams`` (PyAV's of one kind): the k-th track of ``kind``
-    in the file, when FFmpeg made a stream of each (it numbers them by file order; its stream ids are 0)."""
-    numbers = [track.number for track in tracks.values() if track.kind == kind]
-    if stream is None or len(numbers) != len(streams):
+    in the file, when FFmpeg made a stream of each (it numbers them by file order; its stream ids are 0), and
+    the track's codec is one whose blocks are MP4 samples and the stream's."""
+    found = [track for track in tracks.values() if track.kind == kind]
+    if stream is None or len(found) != len(streams):
         return None
-    return numbers[list(streams).index(stream)]
+    track = found[list(streams).index(stream)]
+    codec = SAME_SAMPLES.get(track.codec) or SAME_SAMPLES.get(track.codec.split("/")[0])  # A_AAC/MPEG4/LC...
+    return track.number if codec == stream.codec_context.codec.canonical_name else None  # libdav1d: av1
 
 
 def plan_cut(
@@ -168,9 +176,13 @@ def plan_cut(
         track = tracks.get(number) if number is not None else None
         return track.default_duration_ns // scale_ns if track and track.default_duration_ns else None
 
+    delays = tuple(
+        (track.number, (2 * track.codec_delay_ns + scale_ns) // (2 * scale_ns))  # rounded as FFmpeg rescales
+        for track in chosen if track is not None and track.codec_delay_ns
+    )
     return Cut(
         scale_ns, size, tuple(time * scale_ns / 1e9 for time, _ in cues), tuple(segment + at for _, at in cues),
-        numbers[0], default(numbers[0]), video_out, numbers[1], default(numbers[1]), audio_out, converted,
+        numbers[0], default(numbers[0]), video_out, numbers[1], default(numbers[1]), audio_out, delays, converted,
     )
 
 
@@ -233,7 +245,7 @@ def _frames(
     videos: list[mkvblocks.Frame] = []
     audios: list[mkvblocks.Frame] = []
     video_done, audio_done = False, cut.audio is None
-    position, scale = cut.cue_positions[at], cut.scale_ns / 1e9
+    position, scale, delays = cut.cue_positions[at], cut.scale_ns / 1e9, dict(cut.delays)
     window = _Window(file, position, cut.size)
     following = bisect.bisect_left(cut.cue_times, hi)
     if span.stop is not None and following < len(cut.cue_times) and cut.cue_positions[following] > position:
@@ -260,9 +272,11 @@ def _frames(
         if parsed is None or not parsed[1]:
             return None
         for frame in parsed[0]:
-            seconds = frame.time * scale
             if frame.end == frame.start:
                 continue
+            if frame.track in delays:
+                frame = frame._replace(time=frame.time - delays[frame.track])
+            seconds = frame.time * scale
             if frame.track == cut.video and not video_done:
                 if not videos and frame.keyframe and seconds > span.start + EPS_S:
                     return None  # the cue's Cluster starts past the segment's keyframe
@@ -302,27 +316,29 @@ def _run(out: InitTrack, tick: Fraction, frames: list[_Timed], data: list[memory
 
 def cut_segment(
     source: Input, cut: Cut, span: SegmentSpan, chunks: AudioChunks | None = None, *, deadline: float = math.inf,
-    stop: threading.Event | None = None,
+    stop: threading.Event | None = None, turn: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> bytes | None:
     """``{n}.m4s`` of segment ``span`` as one fragment, or ``None`` if the file is not as its ``cut`` says.
 
-    Raises ``SegmentTimeout`` or ``SegmentAbandoned`` as ``hlsmux.make_segment`` does."""
+    The blocks are read and parsed within ``turn()`` (Python holding the GIL: the caller may let one
+    segment at a time do it); converted sound is waited for after. Raises ``SegmentTimeout`` or
+    ``SegmentAbandoned`` as ``hlsmux.make_segment`` does."""
     check(deadline, stop)
-    with _file(source) as file:
+    with turn(), _file(source) as file:
         found = _frames(file, cut, span, deadline, stop)
-    if found is None:
-        return None
-    videos, audios, joined = found
-    tick = Fraction(cut.scale_ns, 1_000_000_000)
-    timed = [_Timed(frame.time, frame.duration or cut.video_default) for frame in videos]
-    fill_dts(timed)  # type: ignore[arg-type]
-    runs = [_run(cut.video_out, tick, timed, [joined[f.start : f.end] for f in videos], True, [f.keyframe for f in videos])]
-    if audios and cut.audio_out is not None:
-        sound = [_Timed(frame.time, frame.duration or cut.audio_default) for frame in audios]
-        for frame in sound:
-            frame.dts = frame.pts
-        runs.append(_run(cut.audio_out, tick, sound, [joined[f.start : f.end] for f in audios], False, []))
-    elif cut.converted is not None and chunks is not None and cut.audio_out is not None:
+        if found is None:
+            return None
+        videos, audios, joined = found
+        tick = Fraction(cut.scale_ns, 1_000_000_000)
+        timed = [_Timed(frame.time, frame.duration or cut.video_default) for frame in videos]
+        fill_dts(timed)  # type: ignore[arg-type]
+        runs = [_run(cut.video_out, tick, timed, [joined[f.start : f.end] for f in videos], True, [f.keyframe for f in videos])]
+        if audios and cut.audio_out is not None:
+            sound = [_Timed(frame.time, frame.duration or cut.audio_default) for frame in audios]
+            for frame in sound:
+                frame.dts = frame.pts
+            runs.append(_run(cut.audio_out, tick, sound, [joined[f.start : f.end] for f in audios], False, []))
+    if cut.converted is not None and chunks is not None and cut.audio_out is not None:
         converted = cut.converted
         packets = segment_aac(lambda number: chunks(converted.stream_index, number), converted.rate, converted.start, span)
         check(deadline, stop)

@@ -18,7 +18,7 @@ from streamer.media.ebml import TRACK_TYPE, TRACKS, UNKNOWN, Element, _children,
 
 CLUSTER, CLUSTER_TIMESTAMP = 0x1F43B675, 0xE7
 SIMPLE_BLOCK, BLOCK_GROUP, BLOCK, BLOCK_DURATION, REFERENCE_BLOCK = 0xA3, 0xA0, 0xA1, 0x9B, 0xFB
-CODEC_ID, DEFAULT_DURATION, CONTENT_ENCODINGS = 0x86, 0x23E383, 0x6D80
+CODEC_ID, DEFAULT_DURATION, CONTENT_ENCODINGS, CODEC_DELAY = 0x86, 0x23E383, 0x6D80, 0x56AA
 CUE_CLUSTER_POSITION = 0xF1
 KEYFRAME, LACING = 0x80, 0x06
 
@@ -30,6 +30,7 @@ class Track:
     codec: str
     default_duration_ns: int | None
     encoded: bool  # has ContentEncodings (compression, header stripping): its blocks are not its frames
+    codec_delay_ns: int = 0  # CodecDelay: the decoder's delay (Opus's pre-skip), taken off every time
 
 
 class Frame(NamedTuple):  # a tuple: made for every block of a segment
@@ -57,7 +58,8 @@ def parse_tracks(data: bytes) -> dict[int, Track] | None:
         codec = data[fields[CODEC_ID].payload : fields[CODEC_ID].end].decode("ascii", "replace") if CODEC_ID in fields else ""
         if number is None or kind is None:
             return None
-        tracks[number] = Track(number, kind, codec, default or None, CONTENT_ENCODINGS in fields)
+        delay = _uint(data, fields[CODEC_DELAY]) if CODEC_DELAY in fields else 0
+        tracks[number] = Track(number, kind, codec, default or None, CONTENT_ENCODINGS in fields, delay or 0)
     return tracks
 
 
@@ -163,4 +165,4 @@ def parse_cluster(data: bytes | bytearray, wanted: frozenset[int], start: int = 
             keyframe = bool(flags & KEYFRAME)
         time = timestamp + int.from_bytes(data[number_end : number_end + 2], "big", signed=True)
         frames.append(Frame(track, time, keyframe, number_end + 3, block_end, duration))
-    return frames, True
+    return frames, end == cluster.end  # the data may stop between two children

@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -51,6 +52,7 @@ from streamer.web.responses import MediaResponse, until_disconnect
 
 if TYPE_CHECKING:
     from streamer.media.hlsdirect import Cut
+    from streamer.media.hlsmux import Opener
     from streamer.media.hlsencode import VideoEncoding
     from streamer.media.workers import WorkerPool
 
@@ -62,6 +64,9 @@ HLS_SLOTS = 2  # resources in progress at once: one may wait for its sound while
 # output no longer copied under the GIL, two gave 87-93 segments/s against 76-81 for one and a
 # /healthz p99 under 16 segment requests of 3.4 ms against 6.0 (README, HLS).
 MUXING = 2
+# Of those, cutting a Matroska file's blocks at once (streamer.media.hlsdirect): its parsing is Python holding the
+# GIL, and a second one at once gave fewer segments a second and a worse /healthz p99 (README, HLS).
+CUTTING = 1
 # The nice value of the threads that make HLS resources (streamer.media.niced). Raised, it helped on
 # an idle machine (p99 4.4 against 5.8 ms) but is a priority inversion on a busy one: a niced thread
 # holding the GIL waits for a core while the loop waits for the GIL (10 segments/s against 54,
@@ -77,6 +82,9 @@ VIDEO_CACHE_SIZE = 4 << 30  # bytes of H.264 segments (--transcode on): ~1,500 o
 # Opened sources kept idle for the next segment of the same file (0: open each segment afresh). Opening
 # a 1080p H.264 MKV makes FFmpeg decode frames to probe its streams: over half of a segment's time.
 INPUTS_KEPT = 4
+# Segments of Matroska files are cut from their blocks (streamer.media.hlsdirect): 1080p, 144-148 segments/s
+# over HTTP against 85-94 muxed by PyAV (README, HLS). False: PyAV muxes every segment (bench.hls's A/B).
+CUT_MATROSKA = True
 PLANS_KEPT = 64  # files whose segment plan and Cut are kept in memory
 HLS_FORMAT = 3  # in every ETag: bump when the bytes of a playlist, init or segment would change
 BUSY = "Too many HLS segments are being made; try again."
@@ -116,6 +124,7 @@ class HlsFiles:
             slots += encode_jobs * (1 + MAX_WAITING_PER_JOB)
         self.limiter = anyio.CapacityLimiter(slots)
         self.muxing = threading.Semaphore(MUXING)
+        self.cutting = threading.Semaphore(CUTTING)  # of the muxing turns, those parsing a Matroska file's blocks
         self.conversions = Conversions(cache_dir, pool, self.muxing, audio_cache_size, encoding, encode_jobs, video_cache_size)
         self.audio, self.videos = self.conversions.audio, self.conversions.videos
         self.threads = NicedThreads(slots, MUX_NICENESS, "hls")
@@ -182,9 +191,8 @@ class HlsFiles:
 
     def _make(self, opened: Video, resource: str, deadline: float, stop: threading.Event | None) -> bytes:
         from streamer.media.hlsaudio import AudioError
-        from streamer.media.hlsdirect import cut_segment, plan_cut
         from streamer.media.hlsencode import EncodeError, NotConverted, check_video
-        from streamer.media.hlsmux import make_init, make_segment  # PyAV only when used
+        from streamer.media.hlsmux import make_init  # PyAV only when used
         from streamer.media.hlspackets import SegmentAbandoned, SegmentError, SegmentTimeout
 
         encoding = self.conversions.encoding
@@ -203,18 +211,7 @@ class HlsFiles:
             segments = self._plan(opened)
             if number is None or number >= len(segments):
                 raise HTTPException(404, f"No segment {number}: this video has segments 0 to {len(segments) - 1}")
-            chunks, pictures = self.conversions.chunks(opened), self.conversions.pictures(opened, deadline, stop)
-            with opened.reader() as source:
-                transcode = chunks is not None
-                plan = partial(plan_cut, source, opener=opener, transcode=transcode, encoding=encoding if pictures else None)
-                cut = self.cuts.get((*opened.version, transcode, pictures is not None), plan)
-                made = cut_segment(source, cut, segments[number], chunks, deadline=deadline, stop=stop) if cut else None
-                if made is not None:
-                    self.cut += 1
-                    return made
-                return make_segment(
-                    source, segments[number], chunks, deadline=deadline, stop=stop, opener=opener, encoding=encoding, encoded=pictures
-                )
+            return self._segment(opened, segments[number], deadline, stop, opener)
         except OSError as exc:
             raise http_error(exc) from exc
         except NotConverted as exc:
@@ -228,6 +225,25 @@ class HlsFiles:
             raise HTTPException(503, "The client left while its segment was made: the work stopped.") from exc
         except JobError as exc:
             raise job_error(exc, "sound") from exc
+
+    def _segment(self, opened: Video, span: SegmentSpan, deadline: float, stop: threading.Event | None, opener: Opener) -> bytes:
+        """A media segment: cut from a Matroska file's blocks where it can be, one at a time; else muxed by PyAV."""
+        from streamer.media.hlsdirect import cut_segment, plan_cut
+        from streamer.media.hlsmux import make_segment
+
+        encoding = self.conversions.encoding
+        chunks, pictures = self.conversions.chunks(opened), self.conversions.pictures(opened, deadline, stop)
+        with opened.reader() as source:
+            if CUT_MATROSKA:
+                transcode = chunks is not None
+                plan = partial(plan_cut, source, opener=opener, transcode=transcode, encoding=encoding if pictures else None)
+                cut = self.cuts.get((*opened.version, transcode, pictures is not None), plan)
+                turn = partial(_turn, self.cutting, deadline)
+                made = cut_segment(source, cut, span, chunks, deadline=deadline, stop=stop, turn=turn) if cut else None
+                if made is not None:
+                    self.cut += 1
+                    return made
+            return make_segment(source, span, chunks, deadline=deadline, stop=stop, opener=opener, encoding=encoding, encoded=pictures)
 
     async def body(
         self, opened: Video, resource: str, deadline: float, gone: Callable[[], Awaitable[bool]] | None = None,
@@ -309,6 +325,19 @@ HLS_RESPONSES = {
     503: error("Too many segments (or media jobs) are being made, or this one was not made within its deadline; retry after Retry-After.", headers=RETRY_AFTER),
     504: error("Converting the sound took longer than its deadline and was stopped."),
 }
+
+
+@contextmanager
+def _turn(lock: threading.Semaphore, deadline: float) -> Iterator[None]:
+    """``lock`` held, if it is free by ``deadline``; else ``SegmentTimeout``."""
+    from streamer.media.hlspackets import SegmentTimeout
+
+    if not lock.acquire(timeout=max(0.0, min(deadline - time.monotonic(), threading.TIMEOUT_MAX))):
+        raise SegmentTimeout("no turn to cut the segment in time")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def hls_router(files: HlsFiles, *, io: str = "async") -> APIRouter:

@@ -327,6 +327,36 @@ def test_at_most_muxing_segments_are_muxed_at_once(hls_server: ServerThread, mon
     assert most[0] == MUXING, "the bound is kept, and reached"
 
 
+def test_at_most_cutting_segments_parse_blocks_at_once(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cutting a Matroska file's blocks is Python holding the GIL: fewer at once than PyAV muxes."""
+    from streamer.media import hlsdirect
+    from streamer.web.hls import CUTTING, MUXING
+
+    assert CUTTING < MUXING
+    active, most, lock, real = [0], [0], threading.Lock(), hlsdirect._frames
+
+    def watched(*args: object) -> object:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            time.sleep(0.1)
+            return real(*args)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(hlsdirect, "_frames", watched)
+    cut = hls_server.server.config.app.state.hls.cut
+    with httpx.Client(timeout=30) as client:
+        threads = [threading.Thread(target=client.get, args=(url(hls_server, "longgop.mkv", f"{n % 2}.m4s"),)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert most[0] == CUTTING and hls_server.server.config.app.state.hls.cut == cut + 4, "all cut, one at a time"
+
+
 @pytest.mark.clients
 @pytest.mark.parametrize("name", ["bframes.mkv", "bframes.mp4", "audiofirst.mkv", "longgop.mkv"])
 def test_sound_and_picture_stay_in_sync_at_every_segment_boundary(hls_server: ServerThread, name: str, tmp_path: Path) -> None:

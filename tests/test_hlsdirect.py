@@ -1,0 +1,162 @@
+"""streamer.media.hlsdirect: a Matroska file's segments cut from its blocks hold, sample for sample, what PyAV's
+muxer puts in them (same bytes, same decode and presentation times); what it cannot cut is ``None``, never wrong."""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from streamer.media.bmff import child_boxes, iter_boxes
+from streamer.media.hlsdirect import Cut, cut_segment, plan_cut
+from streamer.media.hlsinputs import InputPool
+from streamer.media.hlsmux import make_init, make_segment
+from streamer.media.hlspackets import SegmentAbandoned, SegmentTimeout
+from streamer.media.hlsplan import SegmentSpan, plan_segments
+from streamer.media.keyframes import read_keyframes
+from tests.hlsclips import make_clips
+
+Sample = tuple[int, int, bytes]  # decode time, presentation time, bytes
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_clips(tmp_path_factory.mktemp("hls-clips"))
+
+
+@pytest.fixture
+def inputs() -> Iterator[InputPool]:
+    pool = InputPool()
+    yield pool
+    pool.close()
+
+
+def read_fragments(data: bytes) -> dict[int, list[Sample]]:
+    """Every sample of every moof in ``data``, by track id: tfhd defaults, tfdt, and trun fields as flagged."""
+    tracks: dict[int, list[Sample]] = {}
+    for moof in (box for box in iter_boxes(data) if box is not None and box.type == b"moof"):
+        for traf in child_boxes(data, moof)[b"traf"]:  # type: ignore[index]
+            boxes = child_boxes(data, traf)
+            assert boxes is not None
+            tfhd, trun = boxes[b"tfhd"][0], boxes[b"trun"][0]
+            flags, track = struct.unpack_from(">II", data, tfhd.payload)
+            at = tfhd.payload + 8 + (8 if flags & 0x1 else 0) + (4 if flags & 0x2 else 0)
+            default_duration = struct.unpack_from(">I", data, at)[0] if flags & 0x8 else 0
+            at += 4 if flags & 0x8 else 0
+            default_size = struct.unpack_from(">I", data, at)[0] if flags & 0x10 else 0
+            tfdt = boxes[b"tfdt"][0]
+            decode = struct.unpack_from(">Q" if data[tfdt.payload] else ">I", data, tfdt.payload + 4)[0]
+            word, count = struct.unpack_from(">II", data, trun.payload)
+            at = trun.payload + 8
+            offset = struct.unpack_from(">i", data, at)[0] if word & 0x1 else 0
+            at += (4 if word & 0x1 else 0) + (4 if word & 0x4 else 0)
+            position = moof.start + offset
+            for _ in range(count):
+                fields = {}
+                for bit, name in ((0x100, "duration"), (0x200, "size"), (0x400, "flags"), (0x800, "cto")):
+                    if word & bit:
+                        fields[name] = struct.unpack_from(">i" if name == "cto" and word >> 24 else ">I", data, at)[0]
+                        at += 4
+                duration, size, cto = fields.get("duration", default_duration), fields.get("size", default_size), fields.get("cto", 0)
+                tracks.setdefault(track, []).append((decode, decode + cto, data[position : position + size]))
+                position += size
+                decode += duration
+    return tracks
+
+
+def plan_of(path: Path) -> tuple[SegmentSpan, ...]:
+    index = read_keyframes(path)
+    assert index is not None
+    plan = plan_segments(index.times, index.duration, start=index.start)
+    assert plan is not None
+    return plan
+
+
+@pytest.mark.parametrize("name", ["bframes.mkv", "longgop.mkv", "audiofirst.mkv", "hevc.mkv", "vp9.mkv", "av1.mkv"])
+def test_each_segment_holds_what_pyav_muxes_sample_for_sample(clips: dict[str, Path], inputs: InputPool, name: str) -> None:
+    path = clips[name]
+    opener = partial(inputs.checkout, (str(path),))
+    cut = plan_cut(str(path), opener=opener, transcode=False)
+    assert cut is not None, "an FFmpeg-made Matroska file with Cues is cut directly"
+    plan = plan_of(path)
+    for span in plan:
+        ours = read_fragments(cut_segment(str(path), cut, span) or b"")
+        theirs = read_fragments(make_segment(str(path), span, opener=opener))
+        assert ours.keys() == theirs.keys(), f"segment {span.number}: the same tracks"
+        video = cut.video_out.track_id
+        assert ours[video] == theirs[video], f"segment {span.number}: the same video samples at the same times"
+        assert ours[video][0][2] and len(ours[video]) == len(theirs[video])
+        for track in ours.keys() - {video}:
+            if span.number == 0:  # FFmpeg's seek drops the sound before the first keyframe; the cut keeps it
+                assert ours[track][-len(theirs[track]) :] == theirs[track], f"segment 0, track {track}"
+            else:
+                assert ours[track] == theirs[track], f"segment {span.number}, track {track}: the same sound"
+
+
+def test_converted_sound_is_left_out_or_taken_from_the_chunks_as_pyav_does(clips: dict[str, Path], inputs: InputPool) -> None:
+    """AC-3: without converted chunks the segment has the picture alone, as PyAV's has (and its init says)."""
+    path = clips["ac3.mkv"]
+    opener = partial(inputs.checkout, (str(path),))
+    cut = plan_cut(str(path), opener=opener, transcode=False)
+    assert cut is not None and cut.audio is None and cut.audio_out is None and cut.converted is None
+    span = plan_of(path)[1]
+    assert read_fragments(cut_segment(str(path), cut, span) or b"") == read_fragments(make_segment(str(path), span, opener=opener))
+    with_sound = plan_cut(str(path), opener=opener, transcode=True)
+    assert with_sound is not None and with_sound.converted is not None and with_sound.audio_out is not None
+
+
+def test_what_is_not_a_matroska_file_with_cues_is_not_cut(clips: dict[str, Path], inputs: InputPool, tmp_path: Path) -> None:
+    no_cues = tmp_path / "piped.mkv"  # written to a pipe, FFmpeg cannot go back to write the Cues
+    with no_cues.open("wb") as out:
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(clips["bframes.mkv"]), "-c", "copy", "-f", "matroska", "-"],
+                       stdout=out, check=True, timeout=60)
+    for path in (clips["bframes.mp4"], clips["bframes.mov"], no_cues):
+        assert plan_cut(str(path), opener=partial(inputs.checkout, (str(path),)), transcode=False) is None, path.name
+
+
+@pytest.mark.parametrize(
+    "lie",
+    [
+        pytest.param(lambda cut: dataclasses.replace(cut, cue_positions=(*cut.cue_positions[1:], cut.size)), id="cue-names-a-later-cluster"),
+        pytest.param(lambda cut: dataclasses.replace(cut, cue_positions=tuple(p + 7 for p in cut.cue_positions)), id="cue-points-inside-a-cluster"),
+        pytest.param(lambda cut: dataclasses.replace(cut, cue_times=tuple(t + 0.5 for t in cut.cue_times)), id="no-cue-at-the-segments-keyframe"),
+        pytest.param(lambda cut: dataclasses.replace(cut, size=cut.cue_positions[1] + 100), id="file-shorter-than-said"),
+    ],
+)
+def test_an_index_that_lies_gives_none_never_other_bytes(clips: dict[str, Path], inputs: InputPool, lie: object) -> None:
+    path = clips["bframes.mkv"]
+    cut = plan_cut(str(path), opener=partial(inputs.checkout, (str(path),)), transcode=False)
+    assert cut is not None
+    span = plan_of(path)[1]
+    assert cut_segment(str(path), cut, span) is not None
+    assert cut_segment(str(path), lie(cut), span) is None  # type: ignore[operator]
+
+
+def test_a_deadline_passed_or_a_client_gone_stops_it(clips: dict[str, Path], inputs: InputPool) -> None:
+    path = clips["bframes.mkv"]
+    cut = plan_cut(str(path), opener=partial(inputs.checkout, (str(path),)), transcode=False)
+    assert isinstance(cut, Cut)
+    span = plan_of(path)[1]
+    with pytest.raises(SegmentTimeout):
+        cut_segment(str(path), cut, span, deadline=time.monotonic() - 1)
+    gone = threading.Event()
+    gone.set()
+    with pytest.raises(SegmentAbandoned):
+        cut_segment(str(path), cut, span, stop=gone)
+
+
+def test_the_init_pyav_makes_names_the_tracks_the_cut_writes(clips: dict[str, Path], inputs: InputPool) -> None:
+    path = clips["bframes.mkv"]
+    opener = partial(inputs.checkout, (str(path),))
+    cut = plan_cut(str(path), opener=opener, transcode=False)
+    assert cut is not None and cut.audio_out is not None
+    init = make_init(str(path), opener=opener)
+    assert b"trex" in init and {cut.video_out.track_id, cut.audio_out.track_id} == {1, 2}
+    assert (cut.video_out.timescale, cut.audio_out.timescale) == (16000, 48000)
