@@ -4,7 +4,8 @@ and the event loop's lag timed meanwhile.
 
 python -m bench.hls [--minutes 120] [--hd-seconds 120] [--duration 10]: makes a long low-resolution
 H.264/AAC MKV (keyframe every 2 s) and a 1080p one in a temporary folder, times streamer's functions
-in-process (no HTTP) and ffmpeg run once per segment the way servers that shell out do it, then
+in-process (no HTTP; a segment cut from the Matroska blocks and one muxed by PyAV) and ffmpeg run once
+per segment the way servers that shell out do it, then
 starts ``streamer serve`` on the 1080p clip and has wrk's 1, 4, then 16 connections fetch its segments
 for ``--duration`` s each while one more times ``GET /healthz`` back to back (and alone first), against
 each of ``VARIANTS`` in turn; ffmpeg is run by as many threads for the same time. Every segment is made
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from functools import partial
 from pathlib import Path
@@ -33,9 +35,10 @@ import httpx
 
 from bench.load import WrkResult, run_wrk
 from bench.proc import TinyGet
+from streamer.media.hlsdirect import cut_segment, plan_cut
 from streamer.media.hlsinputs import InputPool
 from streamer.media.hlsmux import make_segment
-from streamer.media.hlsplan import plan_segments
+from streamer.media.hlsplan import SegmentSpan, plan_segments
 from streamer.media.keyframes import KeyframeCache
 
 REPEATS = 5
@@ -85,9 +88,9 @@ def quantile(values: list[float], q: float) -> float:
 
 
 VARIANTS = {  # label -> streamer.web.hls settings, served side by side (A/B in the same minute)
-    "default (two muxing at once)": {},
-    "one muxing at once": {"MUXING": 1},
-    "muxing at nice 10": {"MUX_NICENESS": 10},
+    "default (cut from the blocks, one at a time)": {},
+    "two cut at once": {"CUTTING": 2},
+    "muxed by PyAV (two at once)": {"CUT_MATROSKA": False},
 }
 
 
@@ -155,20 +158,30 @@ async def segments_under_load(base: str, prefix: str, count: int, clients: int, 
     }
 
 
-def loop_lag_while_muxing(clip: Path, index_dir: Path, seconds: float = 8.0) -> None:
-    """In-process: an event loop's lag (a 1 ms sleep's overshoot) while one thread muxes the clip's segments
-    back to back from a kept source: how long the muxing holds the GIL at a stretch."""
+def segment_maker(clip: Path, inputs: InputPool, cut: bool) -> Callable[[SegmentSpan], bytes | None]:
+    """Makes a segment of ``clip`` as the server does: muxed by PyAV from a kept source, or ``cut`` from its blocks."""
+    kept = partial(inputs.checkout, (str(clip), clip.stat().st_size, clip.stat().st_mtime_ns))
+    if not cut:
+        return lambda span: make_segment(clip, span, opener=kept)
+    plan = plan_cut(str(clip), opener=kept, transcode=False)
+    assert plan is not None, "a Matroska file with Cues"
+    return lambda span: cut_segment(str(clip), plan, span)
+
+
+def loop_lag_while_muxing(clip: Path, index_dir: Path, seconds: float = 8.0, cut: bool = False) -> None:
+    """In-process: an event loop's lag (a 1 ms sleep's overshoot) while one thread muxes (or ``cut``s) the clip's
+    segments back to back from a kept source: how long the work holds the GIL at a stretch."""
     import asyncio
 
     index = KeyframeCache(index_dir).get(str(clip), clip.stat())
     plan = plan_segments(index.times, index.duration)
     inputs = InputPool()
-    kept = partial(inputs.checkout, (str(clip), clip.stat().st_size, clip.stat().st_mtime_ns))
+    make = segment_maker(clip, inputs, cut)
     stop, made = threading.Event(), [0]
 
     def mux() -> None:
         while not stop.is_set():
-            make_segment(clip, plan[made[0] % (len(plan) - 1)], opener=kept)
+            make(plan[made[0] % (len(plan) - 1)])
             made[0] += 1
 
     async def measure() -> list[float]:
@@ -188,20 +201,20 @@ def loop_lag_while_muxing(clip: Path, index_dir: Path, seconds: float = 8.0) -> 
         stop.set()
         worker.join()
         inputs.close()
-    print(f"in-process, one thread muxing 1080p segments back to back: {made[0] / seconds:.0f} segments/s; the loop's lag "
+    print(f"in-process, one thread {'cutting' if cut else 'muxing'} 1080p segments back to back: {made[0] / seconds:.0f} segments/s; the loop's lag "
           f"p50 {ms(quantile(lags, 0.5))} p99 {ms(quantile(lags, 0.99))} max {ms(max(lags))}; load {os.getloadavg()[0]:.2f}")
 
 
-def _mux_back_to_back(clip: str, index_dir: str, first: int, step: int, seconds: float) -> float:
-    """Segments per second one thread or process muxes from a kept source, every ``step``-th from ``first``."""
+def _mux_back_to_back(clip: str, index_dir: str, first: int, step: int, seconds: float, cut: bool = False) -> float:
+    """Segments per second one thread or process muxes (or ``cut``s) from a kept source, every ``step``-th from ``first``."""
     path = Path(clip)
     plan = plan_segments(*_index_times(path, Path(index_dir)))
     inputs = InputPool()
-    kept = partial(inputs.checkout, (clip, path.stat().st_size, path.stat().st_mtime_ns))
+    make = segment_maker(path, inputs, cut)
     made, began = 0, time.perf_counter()
     try:
         while time.perf_counter() - began < seconds:
-            make_segment(path, plan[(first + made * step) % (len(plan) - 1)], opener=kept)
+            make(plan[(first + made * step) % (len(plan) - 1)])
             made += 1
     finally:
         inputs.close()
@@ -214,9 +227,9 @@ def _index_times(clip: Path, index_dir: Path) -> tuple[tuple[float, ...], float]
     return index.times, index.duration
 
 
-def muxing_threads_against_processes(clip: Path, index_dir: Path, seconds: float = 6.0) -> None:
-    """In-process: segments per second muxed by 1 and 2 threads of one process, and by 1 and 2 processes
-    (spawned, each with its own kept source): how far the GIL holds muxing back."""
+def muxing_threads_against_processes(clip: Path, index_dir: Path, seconds: float = 6.0, cut: bool = False) -> None:
+    """In-process: segments per second muxed (or ``cut``) by 1 and 2 threads of one process, and by 1 and 2
+    processes (spawned, each with its own kept source): how far the GIL holds the work back."""
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
     from multiprocessing import get_context
 
@@ -226,11 +239,12 @@ def muxing_threads_against_processes(clip: Path, index_dir: Path, seconds: float
         for count in (1, 2):
             pool = ThreadPoolExecutor(count) if kind == "threads" else ProcessPoolExecutor(count, mp_context=get_context("spawn"))
             with pool:
+                jobs = [(str(clip), str(index_dir), i, count) for i in range(count)]
                 if kind == "processes":  # started and warm before the clocks start
-                    list(pool.map(_mux_back_to_back, *zip(*[(str(clip), str(index_dir), i, count, 0.0) for i in range(count)])))
-                rates = pool.map(_mux_back_to_back, *zip(*[(str(clip), str(index_dir), i, count, seconds) for i in range(count)]))
+                    list(pool.map(_mux_back_to_back, *zip(*[(*job, 0.0, cut) for job in jobs])))
+                rates = pool.map(_mux_back_to_back, *zip(*[(*job, seconds, cut) for job in jobs]))
                 figures.append(f"{count} {kind} {sum(rates):.0f}/s")
-    print(f"in-process, 1080p segments muxed back to back: {', '.join(figures)}; load {os.getloadavg()[0]:.2f}")
+    print(f"in-process, 1080p segments {'cut' if cut else 'muxed'} back to back: {', '.join(figures)}; load {os.getloadavg()[0]:.2f}")
 
 
 def ffmpeg_rate(clip: Path, spans: list[tuple[float, float]], clients: int, seconds: float) -> float:
@@ -259,8 +273,9 @@ def http_figures(folder: Path, seconds: int, duration: float) -> None:
     clip = media / "hd.mkv"
     made, _ = timed(make_hd_clip, clip, seconds)
     print(f"1080p clip: {seconds} s, {clip.stat().st_size / 1e6:.0f} MB, made in {made:.0f} s; load {os.getloadavg()}")
-    loop_lag_while_muxing(clip, folder / "lag-index")
-    muxing_threads_against_processes(clip, folder / "lag-index")
+    for cut in (True, False):
+        loop_lag_while_muxing(clip, folder / "lag-index", cut=cut)
+        muxing_threads_against_processes(clip, folder / "lag-index", cut=cut)
     servers = {label: start_server(media, folder / f"hd-cache-{n}", settings) for n, (label, settings) in enumerate(VARIANTS.items())}
     try:
         for clients in (0, 1, 4, 16):
@@ -334,13 +349,15 @@ def main() -> None:
         plan = plan_segments(index.times, index.duration)
         print(f"playlist index ({index.origin}, {len(index.times)} keyframes, {len(plan)} segments): cold {ms(cold)}, cached {ms(cached)}")
         inputs = InputPool()
-        kept = partial(inputs.checkout, (str(clip), clip.stat().st_size, clip.stat().st_mtime_ns))
+        muxed, cut = segment_maker(clip, inputs, False), segment_maker(clip, inputs, True)
         for label, span in (("first", plan[0]), ("late", plan[-2])):
             ours = [timed(make_segment, clip, span)[0] for _ in range(REPEATS)]
-            reused = [timed(lambda: make_segment(clip, span, opener=kept))[0] for _ in range(REPEATS)]
+            reused = [timed(muxed, span)[0] for _ in range(REPEATS)]
+            cuts = [timed(cut, span)[0] for _ in range(REPEATS)]
             theirs = [timed(ffmpeg_segment, clip, span.start, span.duration)[0] for _ in range(REPEATS)]
-            print(f"segment {span.number} ({label}, {span.duration:.1f} s): streamer p50 {ms(statistics.median(ours))} "
-                  f"(source kept open: {ms(statistics.median(reused))}), ffmpeg -c copy p50 {ms(statistics.median(theirs))}")
+            print(f"segment {span.number} ({label}, {span.duration:.1f} s): cut from the blocks p50 {ms(statistics.median(cuts))}, "
+                  f"muxed by PyAV p50 {ms(statistics.median(ours))} (source kept open: {ms(statistics.median(reused))}), "
+                  f"ffmpeg -c copy p50 {ms(statistics.median(theirs))}")
         inputs.close()
 
 
