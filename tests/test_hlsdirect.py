@@ -17,10 +17,11 @@ import pytest
 from streamer.media.bmff import child_boxes, iter_boxes
 from streamer.media.hlsdirect import Cut, cut_segment, plan_cut
 from streamer.media.hlsinputs import InputPool
-from streamer.media.hlsmux import make_init, make_segment
+from streamer.media.hlsmux import OFFSET_S, make_init, make_segment
 from streamer.media.hlspackets import SegmentAbandoned, SegmentTimeout
 from streamer.media.hlsplan import SegmentSpan, plan_segments
 from streamer.media.keyframes import read_keyframes
+from tests.conftest import require_program
 from tests.hlsclips import make_clips
 
 Sample = tuple[int, int, bytes]  # decode time, presentation time, bytes
@@ -98,6 +99,68 @@ def test_each_segment_holds_what_pyav_muxes_sample_for_sample(clips: dict[str, P
                 assert ours[track][-len(theirs[track]) :] == theirs[track], f"segment 0, track {track}"
             else:
                 assert ours[track] == theirs[track], f"segment {span.number}, track {track}: the same sound"
+
+
+@pytest.fixture(scope="module")
+def merged(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The Matroska clips remuxed by mkvmerge, as most MKV files of a real library are made: its Clusters do not
+    start at keyframes and its AAC and Opus come laced, eight frames a block (EBML lacing)."""
+    require_program("mkvmerge", "mkvtoolnix")
+    folder = tmp_path_factory.mktemp("mkvmerge")
+    made = {}
+    for name in ("bframes.mkv", "longgop.mkv", "audiofirst.mkv", "vp9.mkv"):
+        made[name] = folder / name
+        subprocess.run(["mkvmerge", "-q", "-o", str(made[name]), str(clips[name])], check=True, timeout=60)
+    return made
+
+
+def source_packets(path: Path) -> dict[str, list[tuple[float, bytes]]]:
+    """Every packet of the first video and audio stream, read from the start without a seek: (time in s, bytes)."""
+    import av
+
+    found: dict[str, list[tuple[float, bytes]]] = {"video": [], "audio": []}
+    with av.open(str(path)) as container:
+        streams = [container.streams.video[0], *container.streams.audio[:1]]
+        for packet in container.demux(*streams):
+            if packet.pts is not None and packet.size:
+                found[packet.stream.type].append((float(packet.pts * packet.time_base), bytes(packet)))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("made_by", "name"),
+    [*(("ffmpeg", name) for name in ("bframes.mkv", "longgop.mkv", "audiofirst.mkv", "vp9.mkv")),
+     *(("mkvmerge", name) for name in ("bframes.mkv", "longgop.mkv", "audiofirst.mkv"))],
+)
+def test_every_packet_of_the_source_is_in_one_segment_at_its_time(
+    clips: dict[str, Path], merged: dict[str, Path], inputs: InputPool, name: str, made_by: str
+) -> None:
+    """Laced sound included: the segments' samples, in order, are the source's packets, each once, at its time."""
+    path = merged[name] if made_by == "mkvmerge" else clips[name]
+    cut = plan_cut(str(path), opener=partial(inputs.checkout, (str(path),)), transcode=False)
+    assert cut is not None and cut.audio_out is not None
+    tracks: dict[int, list[Sample]] = {}
+    for span in plan_of(path):
+        made = cut_segment(str(path), cut, span)
+        assert made is not None, f"segment {span.number} is cut"
+        for track, samples in read_fragments(made).items():
+            tracks.setdefault(track, []).extend(samples)
+    source = source_packets(path)
+    for kind, out in (("video", cut.video_out), ("audio", cut.audio_out)):
+        ours = [(round(pts / out.timescale - OFFSET_S, 3), data) for _, pts, data in tracks[out.track_id]]
+        theirs = [(round(time, 3), data) for time, data in source[kind]]
+        if kind == "video":
+            ours, theirs = sorted(ours), sorted(theirs)  # presentation order
+        assert len(ours) == len(theirs) and ours == theirs, f"{kind}: every packet once, at its time"
+
+
+def test_laced_sound_without_a_duration_is_left_to_pyav(merged: dict[str, Path], inputs: InputPool) -> None:
+    """mkvmerge laces Opus eight frames a block with neither a DefaultDuration nor a BlockDuration: FFmpeg times
+    the frames after the first from their own headers; the cut does not, and gives every such segment up."""
+    path = merged["vp9.mkv"]
+    cut = plan_cut(str(path), opener=partial(inputs.checkout, (str(path),)), transcode=False)
+    assert cut is not None
+    assert [cut_segment(str(path), cut, span) for span in plan_of(path)] == [None] * len(plan_of(path))
 
 
 def test_converted_sound_is_left_out_or_taken_from_the_chunks_as_pyav_does(clips: dict[str, Path], inputs: InputPool) -> None:

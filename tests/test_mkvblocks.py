@@ -9,7 +9,8 @@ from streamer.media.mkvblocks import Frame
 from tests.test_ebml import el, uint
 
 V, A = 1, 2  # track numbers
-BOTH = frozenset({V, A})
+BOTH = {V: 41_666_666, A: 21_333_333}  # wanted tracks and their DefaultDuration (ns)
+NO_DEFAULT = {V: 0, A: 0}
 
 
 def block(track: int, offset: int, flags: int, frame: bytes) -> bytes:
@@ -34,7 +35,11 @@ def cluster(timestamp: int, *children: bytes) -> bytes:
     return el(mkvblocks.CLUSTER, uint(mkvblocks.CLUSTER_TIMESTAMP, timestamp, 2) + b"".join(children))
 
 
-def frames_of(data: bytes, wanted: frozenset[int] = BOTH) -> list[tuple[int, int, bool, bytes, int | None]] | None:
+def laced(track: int, offset: int, kind: int, count_header: bytes, frames: bytes, key: bool = True) -> bytes:
+    return el(mkvblocks.SIMPLE_BLOCK, block(track, offset, (0x80 if key else 0) | kind << 1, count_header + frames))
+
+
+def frames_of(data: bytes, wanted: dict[int, int] = BOTH) -> list[tuple[int, int, bool, bytes, int | None]] | None:
     parsed = mkvblocks.parse_cluster(data, wanted)
     if parsed is None:
         return None
@@ -60,8 +65,26 @@ def frames_of(data: bytes, wanted: frozenset[int] = BOTH) -> list[tuple[int, int
                      id="void-and-unknown-children-are-passed-over"),
         pytest.param(cluster(0, simple(V, 0, b"")), BOTH, [(V, 0, True, b"", None)], id="empty-frame-is-a-frame"),
         pytest.param(el(mkvblocks.CLUSTER, simple(V, 0, b"v")), BOTH, None, id="block-before-the-timestamp"),
-        pytest.param(cluster(0, el(mkvblocks.SIMPLE_BLOCK, block(V, 0, 0x80 | 0x02, b"\x01\x05aaaaabbbb"))), BOTH, None,
-                     id="laced-block-of-a-wanted-track-is-refused"),
+        pytest.param(cluster(100, laced(A, 0, mkvblocks.XIPH, bytes([2, 3, 2]), b"aaabbc")), BOTH,
+                     [(A, 100, True, b"aaa", 21), (A, 121, False, b"bb", 21), (A, 142, False, b"c", 21)],
+                     id="xiph-laced-frames-share-the-default-duration-first-at-the-blocks-time"),
+        pytest.param(cluster(0, laced(A, 0, mkvblocks.XIPH, bytes([1, 255, 45]), b"x" * 300 + b"y")), BOTH,
+                     [(A, 0, True, b"x" * 300, 21), (A, 21, False, b"y", 21)], id="xiph-size-is-a-run-of-255s-and-one-smaller-byte"),
+        pytest.param(cluster(0, laced(A, 0, mkvblocks.EBML, bytes([2, 0x83, 0xC1]), b"aaabbbbbcc")), BOTH,
+                     [(A, 0, True, b"aaa", 21), (A, 21, False, b"bbbbb", 21), (A, 42, False, b"cc", 21)],
+                     id="ebml-laced-sizes-are-signed-differences"),
+        pytest.param(cluster(0, laced(A, 0, mkvblocks.FIXED, bytes([2]), b"aabbcc")), BOTH,
+                     [(A, 0, True, b"aa", 21), (A, 21, False, b"bb", 21), (A, 42, False, b"cc", 21)], id="fixed-laced-frames-are-equal"),
+        pytest.param(cluster(0, el(mkvblocks.BLOCK_GROUP, el(mkvblocks.BLOCK, block(A, 0, mkvblocks.FIXED << 1, bytes([2]) + b"aabbcc"))
+                                   + uint(mkvblocks.BLOCK_DURATION, 64, 1))), BOTH,
+                     [(A, 0, True, b"aa", 21), (A, 21, False, b"bb", 21), (A, 42, False, b"cc", 22)],
+                     id="block-duration-is-shared-before-the-default-remainder-last"),
+        pytest.param(cluster(0, laced(A, 0, mkvblocks.FIXED, bytes([2]), b"aabbcc")), NO_DEFAULT, None,
+                     id="laced-without-any-duration-is-refused"),
+        pytest.param(cluster(0, laced(A, 0, mkvblocks.XIPH, bytes([1, 9]), b"aaa")), BOTH, None,
+                     id="lace-sizes-overrunning-the-block-are-refused"),
+        pytest.param(cluster(0, laced(A, 0, mkvblocks.FIXED, bytes([2]), b"aabbc")), BOTH, None,
+                     id="fixed-lacing-that-does-not-divide-is-refused"),
         pytest.param(cluster(0, el(mkvblocks.SIMPLE_BLOCK, block(3, 0, 0x02, b"\x01\x05aaaaabbbb")), simple(V, 0, b"v")),
                      BOTH, [(V, 0, True, b"v", None)], id="laced-block-of-another-track-is-passed-over"),
         pytest.param(cluster(0, el(mkvblocks.SIMPLE_BLOCK, b"\x81\x00")), BOTH, None, id="block-header-cut-short"),
@@ -71,7 +94,7 @@ def frames_of(data: bytes, wanted: frozenset[int] = BOTH) -> list[tuple[int, int
         pytest.param(b"\x1f\x43\xb6\x75\xff" + uint(mkvblocks.CLUSTER_TIMESTAMP, 0), BOTH, None, id="unknown-size-cluster"),
     ],
 )
-def test_parse_cluster(data: bytes, wanted: frozenset[int], expected: list[tuple[int, int, bool, bytes, int | None]] | None) -> None:
+def test_parse_cluster(data: bytes, wanted: dict[int, int], expected: list[tuple[int, int, bool, bytes, int | None]] | None) -> None:
     assert frames_of(data, wanted) == expected
 
 

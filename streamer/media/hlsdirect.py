@@ -70,6 +70,7 @@ class Cut:
     audio_default: int | None
     audio_out: InitTrack | None
     delays: tuple[tuple[int, int], ...] = ()  # (track number, ticks) taken off its times: its CodecDelay, as FFmpeg does
+    durations: tuple[tuple[int, int], ...] = ()  # (track number, DefaultDuration in ns or 0): laced frames share it
     converted: Converted | None = None
 
 
@@ -180,9 +181,10 @@ def plan_cut(
         (track.number, (2 * track.codec_delay_ns + scale_ns) // (2 * scale_ns))  # rounded as FFmpeg rescales
         for track in chosen if track is not None and track.codec_delay_ns
     )
+    durations = tuple((track.number, track.default_duration_ns or 0) for track in chosen if track is not None)
     return Cut(
         scale_ns, size, tuple(time * scale_ns / 1e9 for time, _ in cues), tuple(segment + at for _, at in cues),
-        numbers[0], default(numbers[0]), video_out, numbers[1], default(numbers[1]), audio_out, delays, converted,
+        numbers[0], default(numbers[0]), video_out, numbers[1], default(numbers[1]), audio_out, delays, durations, converted,
     )
 
 
@@ -241,7 +243,7 @@ def _frames(
         return None
     lo = span.start - EPS_S if span.number else -math.inf
     hi = span.stop - EPS_S if span.stop is not None else math.inf
-    wanted = frozenset(t for t in (cut.video, cut.audio) if t is not None)
+    wanted = {track: default for track, default in cut.durations if track in (cut.video, cut.audio)}
     videos: list[mkvblocks.Frame] = []
     audios: list[mkvblocks.Frame] = []
     video_done, audio_done = False, cut.audio is None
@@ -265,10 +267,10 @@ def _frames(
         if size > MAX_CLUSTER_BYTES:
             return None
         window.have(position + (min(size, TAIL_BYTES) if video_done else size))
-        parsed = mkvblocks.parse_cluster(window.data, wanted, start)
+        parsed = mkvblocks.parse_cluster(window.data, wanted, start, cut.scale_ns)
         if parsed is not None and not parsed[1]:  # the tail was not enough: all of it
             window.have(position + size)
-            parsed = mkvblocks.parse_cluster(window.data, wanted, start)
+            parsed = mkvblocks.parse_cluster(window.data, wanted, start, cut.scale_ns)
         if parsed is None or not parsed[1]:
             return None
         for frame in parsed[0]:

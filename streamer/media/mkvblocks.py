@@ -4,23 +4,29 @@ Rule: a frame is a ``SimpleBlock``, or the ``Block`` of a ``BlockGroup``, of one
 time is the Cluster's ``Timestamp`` plus the block's signed 16-bit offset, in TimestampScale
 ticks; a SimpleBlock is a keyframe when its flag says so, a BlockGroup when it has no
 ``ReferenceBlock``. A frame's bytes are where the block's header ends up to the block's end
-(positions into the data given). Laced blocks (several frames in one) of a wanted track are
-not split here: the Cluster is refused (``None``), as is anything malformed.
+(positions into the data given). A laced block (several frames in one: Xiph, fixed-size or EBML
+lacing, as mkvmerge writes sound) gives each frame its share of the block's duration (its
+BlockDuration, else the track's DefaultDuration times the count), the first at the block's time,
+as FFmpeg's demuxer does; a laced block without a duration is refused (``None``), as is anything
+malformed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from streamer.media.ebml import CUE_POINT, CUE_TIME, CUE_TRACK, CUE_TRACK_POSITIONS, CUES, TRACK_ENTRY, TRACK_NUMBER
-from streamer.media.ebml import TRACK_TYPE, TRACKS, UNKNOWN, Element, _children, _top, _uint, parse_element_header
+from streamer.media.ebml import DEFAULT_SCALE_NS, TRACK_TYPE, TRACKS, UNKNOWN, Element, _children, _top, _uint
+from streamer.media.ebml import parse_element_header, read_vint
 
 CLUSTER, CLUSTER_TIMESTAMP = 0x1F43B675, 0xE7
 SIMPLE_BLOCK, BLOCK_GROUP, BLOCK, BLOCK_DURATION, REFERENCE_BLOCK = 0xA3, 0xA0, 0xA1, 0x9B, 0xFB
 CODEC_ID, DEFAULT_DURATION, CONTENT_ENCODINGS, CODEC_DELAY = 0x86, 0x23E383, 0x6D80, 0x56AA
 CUE_CLUSTER_POSITION = 0xF1
 KEYFRAME, LACING = 0x80, 0x06
+XIPH, FIXED, EBML = 1, 2, 3  # the lacing bits, shifted
 
 
 @dataclass(frozen=True)
@@ -110,10 +116,50 @@ def _header(data: bytes | bytearray, offset: int) -> tuple[int, int, int] | None
     return int.from_bytes(data[offset:id_end], "big"), size_end, size
 
 
-def parse_cluster(data: bytes | bytearray, wanted: frozenset[int], start: int = 0) -> tuple[list[Frame], bool] | None:
-    """The frames of ``wanted`` tracks in the Cluster whose header is at ``start`` in ``data``, which may end
-    before the Cluster does: (frames in file order, whether the whole Cluster was there). ``None`` if it is
-    not a Cluster, is malformed, has no Timestamp before its first block, or laces a wanted track's frames."""
+def lace_sizes(data: bytes | bytearray | memoryview, at: int, end: int, kind: int) -> tuple[list[int], int] | None:
+    """(each frame's size, where the first starts) of the laced frames in ``data[at:end]``, which starts with
+    the count less one; ``None`` if the sizes do not fit."""
+    if at >= end:
+        return None
+    count, at, sizes = data[at] + 1, at + 1, []
+    if kind == FIXED:
+        return ([(end - at) // count] * count, at) if (end - at) % count == 0 else None
+    if kind == XIPH:
+        for _ in range(count - 1):  # each size a run of 255s and one smaller byte, summed
+            size, byte = 0, 255
+            while byte == 255:
+                if at >= end:
+                    return None
+                byte, at = data[at], at + 1
+                size += byte
+            sizes.append(size)
+    elif kind == EBML and count > 1:
+        first = read_vint(data, at, 8, keep_marker=False)
+        if first is None or first[0] == UNKNOWN:
+            return None
+        sizes.append(first[0])
+        at += first[1]
+        for _ in range(count - 2):
+            raw = read_vint(data, at, 8, keep_marker=False)
+            if raw is None:
+                return None
+            sizes.append(sizes[-1] + raw[0] - ((1 << (7 * raw[1] - 1)) - 1))  # signed: the bias taken off
+            at += raw[1]
+    else:
+        return None
+    last = end - at - sum(sizes)
+    if last < 0 or min(sizes, default=0) < 0:
+        return None
+    return [*sizes, last], at
+
+
+def parse_cluster(
+    data: bytes | bytearray | memoryview, wanted: Mapping[int, int], start: int = 0, scale_ns: int = DEFAULT_SCALE_NS
+) -> tuple[list[Frame], bool] | None:
+    """The frames of the ``wanted`` tracks (number → DefaultDuration in ns, 0 if none) in the Cluster whose
+    header is at ``start`` in ``data``, which may end before the Cluster does: (frames in file order,
+    whether the whole Cluster was there). ``None`` if it is not a Cluster, is malformed, has no
+    Timestamp before its first block, or laces a wanted track's frames without a duration to share."""
     cluster = parse_cluster_header(data, start)
     if cluster is None:
         return None
@@ -159,10 +205,21 @@ def parse_cluster(data: bytes | bytearray, wanted: frozenset[int], start: int = 
         if track not in wanted:
             continue
         flags = data[number_end + 2]
-        if flags & LACING:
-            return None
         if ident == SIMPLE_BLOCK:
             keyframe = bool(flags & KEYFRAME)
         time = timestamp + int.from_bytes(data[number_end : number_end + 2], "big", signed=True)
-        frames.append(Frame(track, time, keyframe, number_end + 3, block_end, duration))
+        if not flags & LACING:
+            frames.append(Frame(track, time, keyframe, number_end + 3, block_end, duration))
+            continue
+        laced = lace_sizes(data, number_end + 3, block_end, (flags & LACING) >> 1)
+        if laced is None:
+            return None
+        sizes, at = laced
+        shared = duration or wanted[track] * len(sizes) // scale_ns  # FFmpeg's block duration, in ticks
+        if not shared:
+            return None
+        for n, size in enumerate(sizes):
+            lace = shared * (n + 1) // len(sizes) - shared * n // len(sizes)
+            frames.append(Frame(track, time, keyframe and n == 0, at, at + size, lace))
+            at, time = at + size, time + lace
     return frames, end == cluster.end  # the data may stop between two children
