@@ -5,8 +5,8 @@ from the keyframe its span starts at (found through the Cues) up to the next seg
 the copied sound's frames presented in between, or the converted sound's AAC packets, at the same
 times (``OFFSET_S`` on), in the track ids and timescales of the init segment PyAV makes; written
 by ``streamer.media.fmp4`` as one fragment. What this cannot cut as planned (no Cues, a cue that
-lies, laced or compressed blocks, video to be encoded, AAC in ADTS frames) is ``None``: the caller
-makes it with PyAV. A file's ``Cut`` (its tracks, cues and init tracks) is read once per version
+lies, compressed blocks, laced frames without a duration, video to be encoded, a codec whose blocks
+are not MP4 samples) is ``None``: the caller makes it with PyAV. A file's ``Cut`` (its tracks, cues and init tracks) is read once per version
 and kept by the caller. Reads are whole Clusters, through ``read`` and ``seek`` of a
 path opened here or a seekable reader (an object in a bucket: one ranged GET per Cluster).
 The deadline and ``stop`` are checked between Clusters. All functions block.
@@ -31,7 +31,7 @@ from streamer.media.fmp4 import InitTrack, Run, fragment, init_tracks
 from streamer.media.hlsaudio import Input, output_rate, segment_aac, start_of
 from streamer.media.hlsencode import VideoEncoding, is_encoded
 from streamer.media.hlsmux import OFFSET_S, AudioChunks, Opener, make_init, select_streams
-from streamer.media.hlspackets import EPS_S, check, fill_dts
+from streamer.media.hlspackets import EPS_S, Membership, check, fill_dts
 from streamer.media.hlsplan import SegmentSpan
 from streamer.media.keyframes import HEAD_BYTES, MAX_INDEX_BYTES
 
@@ -40,7 +40,8 @@ VIDEO, AUDIO = 1, 2  # Matroska TrackType
 # found for a PyAV stream must be one of these and name the same codec
 SAME_SAMPLES = {"V_MPEG4/ISO/AVC": "h264", "V_MPEGH/ISO/HEVC": "hevc", "V_VP9": "vp9", "V_AV1": "av1",
                 "A_AAC": "aac", "A_OPUS": "opus", "A_FLAC": "flac"}
-MAX_CLUSTER_BYTES = 64 << 20  # a larger Cluster is left to PyAV
+MAX_CLUSTER_BYTES = 256 << 20  # a larger Cluster is left to PyAV
+MAX_SEGMENT_BYTES = 512 << 20  # nor is a segment read further than this (a 6 s segment at 100 Mb/s is 75 MB)
 MAX_SCRATCH_BYTES = 64 << 20  # a thread keeps its read buffer up to this size
 HEADER_BYTES = 16  # an element's ID and size
 TAIL_BYTES = 64 << 10  # read of the Cluster after the video's end, where the last sound frames are
@@ -241,18 +242,18 @@ def _frames(
     at = bisect.bisect_left(cut.cue_times, span.start - EPS_S)
     if at == len(cut.cue_times) or abs(cut.cue_times[at] - span.start) > EPS_S:
         return None
-    lo = span.start - EPS_S if span.number else -math.inf
-    hi = span.stop - EPS_S if span.stop is not None else math.inf
+    membership = Membership(span, cut.audio is not None)
     wanted = {track: default for track, default in cut.durations if track in (cut.video, cut.audio)}
     videos: list[mkvblocks.Frame] = []
     audios: list[mkvblocks.Frame] = []
-    video_done, audio_done = False, cut.audio is None
     position, scale, delays = cut.cue_positions[at], cut.scale_ns / 1e9, dict(cut.delays)
     window = _Window(file, position, cut.size)
-    following = bisect.bisect_left(cut.cue_times, hi)
+    following = bisect.bisect_left(cut.cue_times, membership.hi)
     if span.stop is not None and following < len(cut.cue_times) and cut.cue_positions[following] > position:
+        if cut.cue_positions[following] - position > MAX_SEGMENT_BYTES:
+            return None
         window.have(cut.cue_positions[following] + TAIL_BYTES)
-    while position < cut.size and not (video_done and audio_done):
+    while position < cut.size and not membership.done:
         check(deadline, stop)
         time.sleep(0)  # lets the GIL go: a Cluster's blocks are parsed in Python, holding it (~0.4 ms at 1080p)
         window.have(position + HEADER_BYTES)
@@ -266,7 +267,9 @@ def _frames(
             continue
         if size > MAX_CLUSTER_BYTES:
             return None
-        window.have(position + (min(size, TAIL_BYTES) if video_done else size))
+        if position + size - window.origin > MAX_SEGMENT_BYTES:
+            return None
+        window.have(position + (min(size, TAIL_BYTES) if membership.video_done else size))
         parsed = mkvblocks.parse_cluster(window.data, wanted, start, cut.scale_ns)
         if parsed is not None and not parsed[1]:  # the tail was not enough: all of it
             window.have(position + size)
@@ -278,19 +281,13 @@ def _frames(
                 continue
             if frame.track in delays:
                 frame = frame._replace(time=frame.time - delays[frame.track])
-            seconds = frame.time * scale
-            if frame.track == cut.video and not video_done:
-                if not videos and frame.keyframe and seconds > span.start + EPS_S:
+            if frame.track == cut.video:
+                if (kept := membership.video(frame.keyframe, frame.time * scale)) is None:
                     return None  # the cue's Cluster starts past the segment's keyframe
-                if not videos and not (frame.keyframe and seconds >= span.start - EPS_S):
-                    continue
-                video_done = bool(videos) and frame.keyframe and seconds >= hi
-                if not video_done:
+                if kept:
                     videos.append(frame)
-            elif frame.track == cut.audio and not audio_done:
-                audio_done = seconds >= hi
-                if lo <= seconds < hi:
-                    audios.append(frame)
+            elif membership.audio(frame.time * scale):
+                audios.append(frame)
         position += size
     return (videos, audios, window.data) if videos else None
 

@@ -111,15 +111,50 @@ def collect(
     raise SegmentError(f"no keyframe at {span.start:.3f} s where the index put one")
 
 
+class Membership:
+    """Which packets, met in file order from a keyframe at or before segment ``span``'s, are the segment's:
+    the video from the keyframe at its start (decode order) up to the next segment's keyframe, the sound
+    presented in between (segment 0: all sound before its end). Times in seconds. Used by PyAV's
+    demux here and by the Matroska cut (``streamer.media.hlsdirect``) alike."""
+
+    def __init__(self, span: SegmentSpan, audio: bool) -> None:
+        self.start = span.start
+        self.lo = span.start - EPS_S if span.number else float("-inf")
+        self.hi = span.stop - EPS_S if span.stop is not None else float("inf")
+        self.started = self.video_done = False
+        self.audio_done = not audio
+
+    @property
+    def done(self) -> bool:
+        return self.video_done and self.audio_done
+
+    def video(self, keyframe: bool, seconds: float) -> bool | None:
+        """Whether a video packet is the segment's; ``None`` if the segment's keyframe lies behind (a later came first)."""
+        if self.video_done:
+            return False
+        if not self.started:
+            if keyframe and seconds > self.start + EPS_S:
+                return None
+            self.started = keyframe and seconds >= self.start - EPS_S  # before it: not the segment's
+            return self.started
+        self.video_done = keyframe and seconds >= self.hi
+        return not self.video_done
+
+    def audio(self, seconds: float) -> bool:
+        """Whether a sound packet is the segment's."""
+        if self.audio_done:
+            return False
+        self.audio_done = seconds >= self.hi
+        return self.lo <= seconds < self.hi
+
+
 def _collect(
     source: Any, video: Any, audio: Any | None, span: SegmentSpan, deadline: float, stop: threading.Event | None
 ) -> tuple[list[Any], list[Any]] | None:
     """As ``collect``, from where the source is; ``None`` if the keyframe lies behind (the next one came first)."""
-    lo = span.start - EPS_S if span.number else float("-inf")
-    hi = span.stop - EPS_S if span.stop is not None else float("inf")
+    membership = Membership(span, audio is not None)
     videos: list[Any] = []
     audios: list[Any] = []
-    video_done, audio_done = False, audio is None
     # pts * num / den with ints is the correctly rounded float of the exact time, as float(Fraction) is,
     # without a Fraction per packet (they were a fifth of a kept source's segment)
     scale = {s: (s.time_base.numerator, s.time_base.denominator) for s in (video, audio) if s is not None}
@@ -131,18 +166,13 @@ def _collect(
         stream = packet.stream
         num, den = scale[stream]
         time = pts * num / den
-        if stream is video and not video_done:
-            if not videos and packet.is_keyframe and time > span.start + EPS_S:
+        if stream is video:
+            if (kept := membership.video(packet.is_keyframe, time)) is None:
                 return None  # the seek landed past the segment's keyframe
-            if not videos and not (packet.is_keyframe and time >= span.start - EPS_S):
-                continue  # before the keyframe the segment starts with
-            video_done = bool(videos) and packet.is_keyframe and time >= hi
-            if not video_done:
+            if kept:
                 videos.append(packet)
-        elif stream is audio and not audio_done:
-            audio_done = time >= hi
-            if lo <= time < hi:
-                audios.append(packet)
-        if video_done and audio_done:
+        elif membership.audio(time):
+            audios.append(packet)
+        if membership.done:
             break
     return (videos, audios) if videos else None
