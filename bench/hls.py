@@ -90,7 +90,7 @@ def quantile(values: list[float], q: float) -> float:
 VARIANTS = {  # label -> streamer.web.hls settings, served side by side (A/B in the same minute)
     "default (cut from the blocks, one at a time)": {},
     "two cut at once": {"CUTTING": 2},
-    "muxed by PyAV (two at once)": {"CUT_MATROSKA": False},
+    "muxed by PyAV (two at once)": {"CUT_FROM_INDEX": False},
 }
 
 

@@ -1,5 +1,6 @@
-"""streamer.media.hlsdirect: a Matroska file's segments cut from its blocks hold, sample for sample, what PyAV's
-muxer puts in them (same bytes, same decode and presentation times); what it cannot cut is ``None``, never wrong."""
+"""streamer.media.hlsdirect: a Matroska, MP4 or MOV file's segments cut from its own index hold, sample for sample,
+what PyAV's muxer puts in them (same bytes, same decode and presentation times); what it cannot cut is ``None``,
+never wrong."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,12 +82,15 @@ def plan_of(path: Path) -> tuple[SegmentSpan, ...]:
     return plan
 
 
-@pytest.mark.parametrize("name", ["bframes.mkv", "longgop.mkv", "audiofirst.mkv", "hevc.mkv", "vp9.mkv", "av1.mkv"])
+@pytest.mark.parametrize(
+    "name", ["bframes.mkv", "longgop.mkv", "audiofirst.mkv", "hevc.mkv", "vp9.mkv", "av1.mkv", "bframes.mp4", "longgop.mp4",
+             "audiofirst.mp4", "bframes.mov"],
+)
 def test_each_segment_holds_what_pyav_muxes_sample_for_sample(clips: dict[str, Path], inputs: InputPool, name: str) -> None:
     path = clips[name]
     opener = partial(inputs.checkout, (str(path),))
     cut = plan_cut(str(path), opener=opener, transcode=False)
-    assert cut is not None, "an FFmpeg-made Matroska file with Cues is cut directly"
+    assert cut is not None, "an FFmpeg-made Matroska file with Cues, or an MP4 or MOV file, is cut directly"
     plan = plan_of(path)
     for span in plan:
         ours = read_fragments(cut_segment(str(path), cut, span) or b"")
@@ -129,7 +134,7 @@ def source_packets(path: Path) -> dict[str, list[tuple[float, bytes]]]:
 
 @pytest.mark.parametrize(
     ("made_by", "name"),
-    [*(("ffmpeg", name) for name in ("bframes.mkv", "longgop.mkv", "audiofirst.mkv", "vp9.mkv")),
+    [*(("ffmpeg", name) for name in ("bframes.mkv", "longgop.mkv", "audiofirst.mkv", "vp9.mkv", "bframes.mp4", "audiofirst.mp4", "bframes.mov")),
      *(("mkvmerge", name) for name in ("bframes.mkv", "longgop.mkv", "audiofirst.mkv"))],
 )
 def test_every_packet_of_the_source_is_in_one_segment_at_its_time(
@@ -168,38 +173,51 @@ def test_converted_sound_is_left_out_or_taken_from_the_chunks_as_pyav_does(clips
     path = clips["ac3.mkv"]
     opener = partial(inputs.checkout, (str(path),))
     cut = plan_cut(str(path), opener=opener, transcode=False)
-    assert cut is not None and cut.audio is None and cut.audio_out is None and cut.converted is None
+    assert cut is not None and cut.audio_out is None and cut.converted is None
     span = plan_of(path)[1]
     assert read_fragments(cut_segment(str(path), cut, span) or b"") == read_fragments(make_segment(str(path), span, opener=opener))
     with_sound = plan_cut(str(path), opener=opener, transcode=True)
     assert with_sound is not None and with_sound.converted is not None and with_sound.audio_out is not None
 
 
-def test_what_is_not_a_matroska_file_with_cues_is_not_cut(clips: dict[str, Path], inputs: InputPool, tmp_path: Path) -> None:
-    no_cues = tmp_path / "piped.mkv"  # written to a pipe, FFmpeg cannot go back to write the Cues
-    with no_cues.open("wb") as out:
-        subprocess.run(["ffmpeg", "-v", "error", "-i", str(clips["bframes.mkv"]), "-c", "copy", "-f", "matroska", "-"],
-                       stdout=out, check=True, timeout=60)
-    for path in (clips["bframes.mp4"], clips["bframes.mov"], no_cues):
-        assert plan_cut(str(path), opener=partial(inputs.checkout, (str(path),)), transcode=False) is None, path.name
+def test_what_has_no_index_to_cut_by_is_not_cut(clips: dict[str, Path], inputs: InputPool, tmp_path: Path) -> None:
+    """A Matroska file without Cues, a fragmented MP4 (its moov lists no samples), an MPEG-TS: PyAV muxes them."""
+    made = {"piped.mkv": ["-f", "matroska", "-"], "fragmented.mp4": ["-f", "mp4", "-movflags", "frag_keyframe+empty_moov", "-"],
+            "recording.ts": ["-f", "mpegts", "-"]}  # written to a pipe, FFmpeg cannot go back to write an index
+    for name, arguments in made.items():
+        with (tmp_path / name).open("wb") as out:
+            subprocess.run(["ffmpeg", "-v", "error", "-i", str(clips["bframes.mkv"]), "-c", "copy", *arguments],
+                           stdout=out, check=True, timeout=60)
+        path = tmp_path / name
+        assert plan_cut(str(path), opener=partial(inputs.checkout, (str(path),)), transcode=False) is None, name
+
+
+def lying(**changes: Callable[[Any], object]) -> Callable[[Cut], Cut]:
+    """The cut with its layout's fields changed by ``changes`` (field → the layout → the new value)."""
+    return lambda cut: dataclasses.replace(
+        cut, layout=dataclasses.replace(cut.layout, **{field: change(cut.layout) for field, change in changes.items()})
+    )
 
 
 @pytest.mark.parametrize(
-    "lie",
+    ("name", "lie"),
     [
-        pytest.param(lambda cut: dataclasses.replace(cut, cue_positions=(*cut.cue_positions[1:], cut.size)), id="cue-names-a-later-cluster"),
-        pytest.param(lambda cut: dataclasses.replace(cut, cue_positions=tuple(p + 7 for p in cut.cue_positions)), id="cue-points-inside-a-cluster"),
-        pytest.param(lambda cut: dataclasses.replace(cut, cue_times=tuple(t + 0.5 for t in cut.cue_times)), id="no-cue-at-the-segments-keyframe"),
-        pytest.param(lambda cut: dataclasses.replace(cut, size=cut.cue_positions[1] + 100), id="file-shorter-than-said"),
+        pytest.param("bframes.mkv", lying(cue_positions=lambda l: (*l.cue_positions[1:], l.size)), id="cue-names-a-later-cluster"),
+        pytest.param("bframes.mkv", lying(cue_positions=lambda l: tuple(p + 7 for p in l.cue_positions)), id="cue-points-inside-a-cluster"),
+        pytest.param("bframes.mkv", lying(cue_times=lambda l: tuple(t + 0.5 for t in l.cue_times)), id="no-cue-at-the-segments-keyframe"),
+        pytest.param("bframes.mkv", lying(size=lambda l: l.cue_positions[1] + 100), id="matroska-file-shorter-than-said"),
+        pytest.param("bframes.mp4", lying(keyframe_times=lambda l: tuple(t + 0.5 for t in l.keyframe_times)), id="no-keyframe-at-the-segments-start"),
+        pytest.param("bframes.mp4", lying(keyframe_samples=lambda l: tuple(i + 1 for i in l.keyframe_samples)), id="keyframe-sample-is-not-one"),
+        pytest.param("bframes.mp4", lying(size=lambda l: min(l.video.pos[len(l.video.pos) // 2], l.size)), id="mp4-file-shorter-than-said"),
     ],
 )
-def test_an_index_that_lies_gives_none_never_other_bytes(clips: dict[str, Path], inputs: InputPool, lie: object) -> None:
-    path = clips["bframes.mkv"]
+def test_an_index_that_lies_gives_none_never_other_bytes(clips: dict[str, Path], inputs: InputPool, name: str, lie: Callable[[Cut], Cut]) -> None:
+    path = clips[name]
     cut = plan_cut(str(path), opener=partial(inputs.checkout, (str(path),)), transcode=False)
     assert cut is not None
     span = plan_of(path)[1]
     assert cut_segment(str(path), cut, span) is not None
-    assert cut_segment(str(path), lie(cut), span) is None  # type: ignore[operator]
+    assert cut_segment(str(path), lie(cut), span) is None
 
 
 def test_a_deadline_passed_or_a_client_gone_stops_it(clips: dict[str, Path], inputs: InputPool) -> None:

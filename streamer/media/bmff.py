@@ -194,6 +194,27 @@ def _video_track(data: bytes, trak: Box, movie_scale: int) -> list[TrackKeyframe
     return [TrackKeyframes(ident[1][2], times, duration)]
 
 
+def composition_offsets(data: bytes) -> dict[int, tuple[int, list[int]]] | None:
+    """Track id → (its count of samples in ``stsz``, each sample's ``ctts`` offset: composition minus decode time,
+    ``[]`` without a ``ctts``), from a ``moov`` box (``data`` starts at its header); ``None`` if malformed."""
+    moov = parse_box_header(data)
+    if moov is None or moov.type != b"moov" or moov.end > len(data):
+        return None
+    found: dict[int, list[int]] = {}
+    for trak in (child_boxes(data, moov) or {}).get(b"trak", []):
+        tkhd, stbl = _find(data, trak, b"tkhd"), _find(data, trak, b"mdia", b"minf", b"stbl")
+        ident = _full(data, tkhd, ">QQI" if data[tkhd.payload] == 1 else ">III") if tkhd else None
+        if ident is None or stbl is None:
+            return None
+        stsz, ctts = _find(data, stbl, b"stsz"), _find(data, stbl, b"ctts")
+        sizes = _full(data, stsz, ">II") if stsz else None
+        runs = _table(data, ctts, ">Ii" if data[ctts.payload] == 1 else ">II") if ctts else []
+        if runs is None or sizes is None:
+            return None
+        found[ident[1][2]] = (sizes[1][1], [offset for count, offset in runs for _ in range(count)])
+    return found
+
+
 def parse_moov(data: bytes) -> list[TrackKeyframes] | None:
     """Keyframes of every video track in a ``moov`` box (``data`` starts at its header); ``None`` if malformed."""
     moov = parse_box_header(data)

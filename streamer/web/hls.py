@@ -64,7 +64,7 @@ HLS_SLOTS = 2  # resources in progress at once: one may wait for its sound while
 # output no longer copied under the GIL, two gave 87-93 segments/s against 76-81 for one and a
 # /healthz p99 under 16 segment requests of 3.4 ms against 6.0 (README, HLS).
 MUXING = 2
-# Of those, cutting a Matroska file's blocks at once (streamer.media.hlsdirect): its parsing is Python holding the
+# Of those, cutting a file from its own index at once (streamer.media.hlsdirect): its parsing is Python holding the
 # GIL, and a second one at once gave fewer segments a second and a worse /healthz p99 (README, HLS).
 CUTTING = 1
 # The nice value of the threads that make HLS resources (streamer.media.niced). Raised, it helped on
@@ -82,10 +82,11 @@ VIDEO_CACHE_SIZE = 4 << 30  # bytes of H.264 segments (--transcode on): ~1,500 o
 # Opened sources kept idle for the next segment of the same file (0: open each segment afresh). Opening
 # a 1080p H.264 MKV makes FFmpeg decode frames to probe its streams: over half of a segment's time.
 INPUTS_KEPT = 4
-# Segments of Matroska files are cut from their blocks (streamer.media.hlsdirect): 1080p, 144-148 segments/s
-# over HTTP against 85-94 muxed by PyAV (README, HLS). False: PyAV muxes every segment (bench.hls's A/B).
-CUT_MATROSKA = True
-PLANS_KEPT = 64  # files whose segment plan and Cut are kept in memory
+# Segments of Matroska, MP4 and MOV files are cut from their own index (streamer.media.hlsdirect): a 1080p MKV,
+# 147 segments/s over HTTP against 76 muxed by PyAV (README, HLS). False: PyAV muxes every segment (bench's A/B).
+CUT_FROM_INDEX = True
+PLANS_KEPT = 64  # files whose segment plan is kept in memory
+CUTS_KEPT = 8  # files whose Cut is: an MP4's holds its sample tables (a 2-hour film's, ~13 MB)
 HLS_FORMAT = 3  # in every ETag: bump when the bytes of a playlist, init or segment would change
 BUSY = "Too many HLS segments are being made; try again."
 
@@ -124,16 +125,16 @@ class HlsFiles:
             slots += encode_jobs * (1 + MAX_WAITING_PER_JOB)
         self.limiter = anyio.CapacityLimiter(slots)
         self.muxing = threading.Semaphore(MUXING)
-        self.cutting = threading.Semaphore(CUTTING)  # of the muxing turns, those parsing a Matroska file's blocks
+        self.cutting = threading.Semaphore(CUTTING)  # of the muxing turns, those cutting a file from its own index
         self.conversions = Conversions(cache_dir, pool, self.muxing, audio_cache_size, encoding, encode_jobs, video_cache_size)
         self.audio, self.videos = self.conversions.audio, self.conversions.videos
         self.threads = NicedThreads(slots, MUX_NICENESS, "hls")
         self.waiting = 0
         self.abandoned = 0  # requests whose client left before their turn: nothing made
         self.stopped = 0  # segments stopped between packets because their client left
-        self.cut = 0  # segments cut from a Matroska file's blocks (streamer.media.hlsdirect), not muxed by PyAV
+        self.cut = 0  # segments cut from a file's own index (streamer.media.hlsdirect), not muxed by PyAV
         self.plans: Kept[tuple[SegmentSpan, ...] | None] = Kept(PLANS_KEPT)  # by version: no SQLite read a segment
-        self.cuts: Kept[Cut | None] = Kept(PLANS_KEPT)  # how each Matroska file is cut without PyAV, read once
+        self.cuts: Kept[Cut | None] = Kept(CUTS_KEPT)  # how each file is cut without PyAV, planned once
         self.inputs = InputPool(INPUTS_KEPT)  # opened sources kept for the next segment: FFmpeg's stream probe once per file
 
     def close(self) -> None:
@@ -227,14 +228,14 @@ class HlsFiles:
             raise job_error(exc, "sound") from exc
 
     def _segment(self, opened: Video, span: SegmentSpan, deadline: float, stop: threading.Event | None, opener: Opener) -> bytes:
-        """A media segment: cut from a Matroska file's blocks where it can be, one at a time; else muxed by PyAV."""
+        """A media segment: cut from the file's own index where it can be, one at a time; else muxed by PyAV."""
         from streamer.media.hlsdirect import cut_segment, plan_cut
         from streamer.media.hlsmux import make_segment
 
         encoding = self.conversions.encoding
         chunks, pictures = self.conversions.chunks(opened), self.conversions.pictures(opened, deadline, stop)
         with opened.reader() as source:
-            if CUT_MATROSKA:
+            if CUT_FROM_INDEX:
                 transcode = chunks is not None
                 plan = partial(plan_cut, source, opener=opener, transcode=transcode, encoding=encoding if pictures else None)
                 cut = self.cuts.get((*opened.version, transcode, pictures is not None), plan)

@@ -211,7 +211,11 @@ def test_a_started_segment_stops_at_its_deadline(hls_server: ServerThread) -> No
         make_segment(source, span, deadline=time.monotonic() - 1)
 
 
-def test_the_next_segments_of_a_file_reuse_its_opened_source(hls_server: ServerThread) -> None:
+def test_the_next_segments_of_a_file_reuse_its_opened_source(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Segments muxed by PyAV (those not cut from the file's own index) reuse the file's opened container."""
+    from streamer.web import hls
+
+    monkeypatch.setattr(hls, "CUT_FROM_INDEX", False)
     inputs = hls_server.server.config.app.state.hls.inputs
     opened, reused = inputs.opened, inputs.reused
     with hls_server.client() as client:
@@ -223,14 +227,17 @@ def test_the_next_segments_of_a_file_reuse_its_opened_source(hls_server: ServerT
 
 
 @pytest.mark.parametrize(
-    ("name", "pause"), [("bframes.mp4", 0.02), ("bframes.mkv", 0.3)], ids=["muxed-stops-between-packets", "cut-stops-between-clusters"]
+    ("name", "cut", "pause"),
+    [("bframes.mkv", False, 0.02), ("bframes.mkv", True, 0.3), ("bframes.mp4", True, 0.3)],
+    ids=["muxed-stops-between-packets", "matroska-cut-stops-between-clusters", "mp4-cut-stops-before-its-read"],
 )
 def test_a_started_segment_stops_when_its_client_leaves(
-    hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch, name: str, pause: float
+    hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch, name: str, cut: bool, pause: float
 ) -> None:
-    """Its client hangs up while it is made: it stops between packets (PyAV) or Clusters (a Matroska file's
-    blocks cut directly), and the next request gets the muxing turn."""
-    from streamer.media import hlsdirect, hlsmux, hlspackets
+    """Its client hangs up while it is made: it stops between packets (PyAV) or as the samples are read (a
+    file cut from its own index), and the next request gets the muxing turn."""
+    from streamer.media import hlsdirect, hlsmkv, hlsmp4, hlsmux, hlspackets
+    from streamer.web import hls
 
     files = hls_server.server.config.app.state.hls
     real, slow, started = hlspackets.check, [], threading.Event()
@@ -243,7 +250,8 @@ def test_a_started_segment_stops_when_its_client_leaves(
             time.sleep(pause)
         real(deadline, stop)
 
-    for module in (hlspackets, hlsmux, hlsdirect):  # between packets or Clusters, read and muxed
+    monkeypatch.setattr(hls, "CUT_FROM_INDEX", cut)
+    for module in (hlspackets, hlsmux, hlsdirect, hlsmkv, hlsmp4):  # between packets or Clusters, read and muxed
         monkeypatch.setattr(module, "check", slowed)
     stopped = files.stopped
     with socket.create_connection(("127.0.0.1", hls_server.port)) as sock:
@@ -318,7 +326,7 @@ def test_at_most_muxing_segments_are_muxed_at_once(hls_server: ServerThread, mon
         return call
 
     monkeypatch.setattr(hlsmux, "make_segment", watched(hlsmux.make_segment))  # a segment muxed by PyAV
-    monkeypatch.setattr(hlsdirect, "cut_segment", watched(hlsdirect.cut_segment))  # or cut from a Matroska file's blocks
+    monkeypatch.setattr(hlsdirect, "cut_segment", watched(hlsdirect.cut_segment))  # or cut from its own index
     with httpx.Client(timeout=30) as client:
         threads = [threading.Thread(target=client.get, args=(url(hls_server, "bframes.mkv", f"{n % 3}.m4s"),)) for n in range(4)]
         for thread in threads:
@@ -329,12 +337,12 @@ def test_at_most_muxing_segments_are_muxed_at_once(hls_server: ServerThread, mon
 
 
 def test_at_most_cutting_segments_parse_blocks_at_once(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cutting a Matroska file's blocks is Python holding the GIL: fewer at once than PyAV muxes."""
-    from streamer.media import hlsdirect
+    """Cutting a file from its own index is Python holding the GIL: fewer at once than PyAV muxes."""
+    from streamer.media import hlsmkv
     from streamer.web.hls import CUTTING, MUXING
 
     assert CUTTING < MUXING
-    active, most, lock, real = [0], [0], threading.Lock(), hlsdirect._frames
+    active, most, lock, real = [0], [0], threading.Lock(), hlsmkv.MatroskaLayout.pick
 
     def watched(*args: object) -> object:
         with lock:
@@ -347,7 +355,7 @@ def test_at_most_cutting_segments_parse_blocks_at_once(hls_server: ServerThread,
             with lock:
                 active[0] -= 1
 
-    monkeypatch.setattr(hlsdirect, "_frames", watched)
+    monkeypatch.setattr(hlsmkv.MatroskaLayout, "pick", watched)
     cut = hls_server.server.config.app.state.hls.cut
     with httpx.Client(timeout=30) as client:
         threads = [threading.Thread(target=client.get, args=(url(hls_server, "longgop.mkv", f"{n % 2}.m4s"),)) for n in range(4)]
