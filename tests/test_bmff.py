@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from streamer.media.bmff import TrackKeyframes, parse_box_header, parse_moov
+from streamer.media.bmff import TrackKeyframes, composition_offsets, parse_box_header, parse_moov
 
 SCALE = 1000  # media timescale: one tick per ms
 
@@ -31,10 +31,13 @@ def trak(
     elst: list[tuple[int, int]] | None = None,
     handler: bytes = b"vide",
     track_id: int = 1,
+    samples: int | None = None,
+    ctts_version: int = 0,
 ) -> bytes:
     tables = table(b"stts", stts, ">II")
+    tables += full(b"stsz", struct.pack(">II", 0, samples)) if samples is not None else b""
     tables += table(b"stss", [(n,) for n in stss], ">I") if stss is not None else b""
-    tables += table(b"ctts", ctts, ">II") if ctts is not None else b""
+    tables += table(b"ctts", ctts, ">Ii" if ctts_version else ">II", ctts_version) if ctts is not None else b""
     mdia = full(b"mdhd", struct.pack(">IIII", 0, 0, SCALE, 0)) + full(b"hdlr", struct.pack(">I4s", 0, handler) + bytes(12))
     mdia += box(b"minf", box(b"stbl", tables))
     edts = box(b"edts", table(b"elst", [(d, t, 0x10000) for d, t in elst], ">Iii")) if elst is not None else b""
@@ -98,3 +101,21 @@ def test_stts_count_that_lies_is_malformed() -> None:
 def test_parse_box_header(data: bytes, limit: int, expected: tuple[bytes, int, int] | None) -> None:
     found = parse_box_header(data, 0, limit)
     assert (found.type, found.payload, found.end) == expected if found else expected is None
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param(moov(trak([(4, 100)], ctts=[(2, 100), (2, 0)], samples=4)), {1: (4, [100, 100, 0, 0])},
+                     id="ctts-runs-expand-to-an-offset-a-sample"),
+        pytest.param(moov(trak([(3, 100)], samples=3)), {1: (3, [])}, id="no-ctts-no-offsets"),
+        pytest.param(moov(trak([(2, 100)], ctts=[(1, 200), (1, -100)], samples=2, ctts_version=1)), {1: (2, [200, -100])},
+                     id="version-1-offsets-are-signed"),
+        pytest.param(moov(trak([(1, 100)], samples=1), trak([(2, 1024)], handler=b"soun", track_id=2, samples=2)),
+                     {1: (1, []), 2: (2, [])}, id="every-track-by-its-id"),
+        pytest.param(moov(trak([(1, 100)])), None, id="no-stsz-is-malformed"),
+        pytest.param(moov(trak([(2, 100)], ctts=[(5, 100)], samples=2))[:-4], None, id="cut-short"),
+    ],
+)
+def test_composition_offsets(data: bytes, expected: dict[int, tuple[int, list[int]]] | None) -> None:
+    assert composition_offsets(data) == expected
