@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -134,6 +135,7 @@ def cut_segment(
         picked = layout.pick(file, span, deadline, stop)
         if picked is None:
             return None
+        time.sleep(0)  # lets the GIL go between stretches of Python
         data = picked.data
         video = [data[s.start : s.end] for s in picked.video]
         runs = [_run(cut.video_out, layout.video_tick, _timed(picked.video, layout.video_default, True), video, [s.keyframe for s in picked.video])]  # type: ignore[arg-type]
@@ -147,4 +149,5 @@ def cut_segment(
         if packets:
             timed = [_Timed(pts, pts, 1024) for pts, _ in packets]
             runs.append(_run(cut.audio_out, Fraction(1, converted.rate), timed, [memoryview(d) for _, d in packets], None))
+    time.sleep(0)
     return fragment(span.number + 1, runs)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
+import time
 from array import array
 from dataclasses import dataclass
 from fractions import Fraction
@@ -122,6 +123,7 @@ class Mp4Layout:
                 break
             if kept:
                 videos.append(i)
+        time.sleep(0)  # lets the GIL go between stretches of Python (as a Matroska cut does between Clusters)
         audios = []
         if self.audio is not None:
             audio, scale = self.audio, float(self.audio.tick)
@@ -138,6 +140,7 @@ class Mp4Layout:
         end = max(track.pos[i] + track.size[i] for track, i in chosen)
         if end - origin > min(MAX_SEGMENT_BYTES, MAX_SPREAD * sum(track.size[i] for track, i in chosen) + (1 << 20)):
             return None  # not interleaved: PyAV's, reading each sample where it lies
+        time.sleep(0)
         window = Window(file, origin, self.size)
         window.have(end)
         if window.length < end - origin:
