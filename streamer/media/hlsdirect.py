@@ -22,6 +22,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 
+import av
+
 from streamer.media.fmp4 import InitTrack, Run, fragment, init_tracks
 from streamer.media.hlsaudio import Input, output_rate, segment_aac, start_of
 from streamer.media.hlsencode import VideoEncoding, is_encoded
@@ -59,7 +61,15 @@ def _out(tracks: list[InitTrack], handler: bytes) -> InitTrack | None:
 
 
 def plan_cut(source: Input, *, opener: Opener, transcode: bool, encoding: VideoEncoding | None = None) -> Cut | None:
-    """The ``Cut`` of the file at ``source``, or ``None`` if its segments are not cut here."""
+    """The ``Cut`` of the file at ``source``, or ``None`` if its segments are not cut here (a file FFmpeg cannot
+    read included: PyAV's path then says why)."""
+    try:
+        return _plan_cut(source, opener, transcode, encoding)
+    except av.FFmpegError:
+        return None
+
+
+def _plan_cut(source: Input, opener: Opener, transcode: bool, encoding: VideoEncoding | None) -> Cut | None:
     with opener(source) as container:
         streams = select_streams(container)
         if is_encoded(streams.video, encoding):

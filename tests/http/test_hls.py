@@ -7,6 +7,7 @@ playlist from it. The sync form shares every line of the HLS code but the genera
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import threading
@@ -41,6 +42,11 @@ def hls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThrea
     for name in ("bframes.mkv", "bframes.mp4"):  # cut in the middle, as by an interrupted copy
         data = clips[name].read_bytes()
         (root / "sub dir" / f"truncated-{name}").write_bytes(data[: len(data) // 2])
+    for name in ("bframes.mkv", "bframes.mp4"):  # its middle third overwritten, as by a bad disk: headers and index intact
+        data = bytearray(clips[name].read_bytes())
+        third = len(data) // 3
+        data[third : 2 * third] = random.Random(7).randbytes(third)
+        (root / "sub dir" / f"damaged-{name}").write_bytes(data)
     running = start_server(Settings(media_dir=root, cache_dir=tmp_path_factory.mktemp("hls-cache")))
     yield running
     running.stop()
@@ -282,6 +288,20 @@ def test_a_truncated_file_is_a_clear_answer_never_a_500(hls_server: ServerThread
     assert {r.status_code for r in answers.values()} <= {200, 422}, {n: r.status_code for n, r in answers.items()}
     assert all("Cannot make HLS" in r.json()["detail"] for r in answers.values() if r.status_code == 422)
     assert answers["init.mp4"].status_code == 200 and answers["0.m4s"].status_code == 200, "what is there plays"
+
+
+@pytest.mark.parametrize("name", ["damaged-bframes.mkv", "damaged-bframes.mp4"])
+def test_a_damaged_file_is_answered_never_a_500(hls_server: ServerThread, name: str) -> None:
+    """Garbage where the frames were: each resource is made (the bytes are the file's) or refused with a 422 that
+    says why, cut from the index or muxed by PyAV, and the next request is served."""
+    with hls_server.client() as client:
+        playlist = client.get(url(hls_server, name))
+        assert playlist.status_code in (200, 422), playlist.text
+        names = [line for line in playlist.text.splitlines() if line.endswith(".m4s")] if playlist.status_code == 200 else []
+        answers = {n: client.get(url(hls_server, name, n)) for n in ["init.mp4", *names]}
+        assert {r.status_code for r in answers.values()} <= {200, 422}, {n: r.status_code for n, r in answers.items()}
+        assert all("Cannot make HLS" in r.json()["detail"] for r in answers.values() if r.status_code == 422)
+        assert client.get(url(hls_server, "bframes.mkv", "1.m4s")).status_code == 200
 
 
 def test_bench_hls_smoke(hls_server: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
