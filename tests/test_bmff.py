@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from streamer.media.bmff import TrackKeyframes, composition_offsets, parse_box_header, parse_moov
+from streamer.media.bmff import SampleTiming, TrackKeyframes, parse_box_header, parse_moov, sample_timing
 
 SCALE = 1000  # media timescale: one tick per ms
 
@@ -106,16 +106,22 @@ def test_parse_box_header(data: bytes, limit: int, expected: tuple[bytes, int, i
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        pytest.param(moov(trak([(4, 100)], ctts=[(2, 100), (2, 0)], samples=4)), {1: (4, [100, 100, 0, 0])},
-                     id="ctts-runs-expand-to-an-offset-a-sample"),
-        pytest.param(moov(trak([(3, 100)], samples=3)), {1: (3, [])}, id="no-ctts-no-offsets"),
-        pytest.param(moov(trak([(2, 100)], ctts=[(1, 200), (1, -100)], samples=2, ctts_version=1)), {1: (2, [200, -100])},
-                     id="version-1-offsets-are-signed"),
+        pytest.param(moov(trak([(4, 100)], ctts=[(2, 100), (2, 0)], samples=4)), {1: SampleTiming(4, ((2, 100), (2, 0)), 100)},
+                     id="ctts-runs-kept-as-runs"),
+        pytest.param(moov(trak([(3, 100)], samples=3)), {1: SampleTiming(3, (), 100)}, id="no-ctts-no-offsets"),
+        pytest.param(moov(trak([(2, 100)], ctts=[(1, 200), (1, -100)], samples=2, ctts_version=1)),
+                     {1: SampleTiming(2, ((1, 200), (1, -100)), 100)}, id="version-1-offsets-are-signed"),
+        pytest.param(moov(trak([(2, 100)], ctts=[(2, 0xFFFFFF9C)], samples=2)), {1: SampleTiming(2, ((2, -100),), 100)},
+                     id="version-0-offsets-are-read-signed-as-ffmpeg-does"),
+        pytest.param(moov(trak([(3, 1024), (1, 336)], samples=4)), {1: SampleTiming(4, (), 336)}, id="the-last-stts-delta-is-the-last-duration"),
         pytest.param(moov(trak([(1, 100)], samples=1), trak([(2, 1024)], handler=b"soun", track_id=2, samples=2)),
-                     {1: (1, []), 2: (2, [])}, id="every-track-by-its-id"),
+                     {1: SampleTiming(1, (), 100), 2: SampleTiming(2, (), 1024)}, id="every-track-by-its-id"),
+        pytest.param(moov(trak([(2, 100)], ctts=[(0x7FFFFFFF, 5)], samples=2)), {1: SampleTiming(2, ((0x7FFFFFFF, 5),), 100)},
+                     id="a-huge-ctts-count-is-not-expanded-here"),
         pytest.param(moov(trak([(1, 100)])), None, id="no-stsz-is-malformed"),
+        pytest.param(moov(box(b"trak", box(b"tkhd", b""))), None, id="empty-tkhd-is-malformed-not-an-error"),
         pytest.param(moov(trak([(2, 100)], ctts=[(5, 100)], samples=2))[:-4], None, id="cut-short"),
     ],
 )
-def test_composition_offsets(data: bytes, expected: dict[int, tuple[int, list[int]]] | None) -> None:
-    assert composition_offsets(data) == expected
+def test_sample_timing(data: bytes, expected: dict[int, SampleTiming] | None) -> None:
+    assert sample_timing(data) == expected

@@ -73,6 +73,9 @@ def frames_of(data: bytes, wanted: dict[int, int] = BOTH) -> list[tuple[int, int
         pytest.param(cluster(0, laced(A, 0, mkvblocks.EBML, bytes([2, 0x83, 0xC1]), b"aaabbbbbcc")), BOTH,
                      [(A, 0, True, b"aaa", 21), (A, 21, False, b"bbbbb", 21), (A, 42, False, b"cc", 21)],
                      id="ebml-laced-sizes-are-signed-differences"),
+        pytest.param(cluster(0, laced(A, 0, mkvblocks.EBML, bytes([2, 0x81, 0xFF]), b"a" + b"b" * 65 + b"c")), BOTH,
+                     [(A, 0, True, b"a", 21), (A, 21, False, b"b" * 65, 21), (A, 42, False, b"c", 21)],
+                     id="ebml-lace-delta-of-all-ones-is-plus-64-not-unknown"),
         pytest.param(cluster(0, laced(A, 0, mkvblocks.FIXED, bytes([2]), b"aabbcc")), BOTH,
                      [(A, 0, True, b"aa", 21), (A, 21, False, b"bb", 21), (A, 42, False, b"cc", 21)], id="fixed-laced-frames-are-equal"),
         pytest.param(cluster(0, el(mkvblocks.BLOCK_GROUP, el(mkvblocks.BLOCK, block(A, 0, mkvblocks.FIXED << 1, bytes([2]) + b"aabbcc"))

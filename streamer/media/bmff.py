@@ -194,24 +194,40 @@ def _video_track(data: bytes, trak: Box, movie_scale: int) -> list[TrackKeyframe
     return [TrackKeyframes(ident[1][2], times, duration)]
 
 
-def composition_offsets(data: bytes) -> dict[int, tuple[int, list[int]]] | None:
-    """Track id → (its count of samples in ``stsz``, each sample's ``ctts`` offset: composition minus decode time,
-    ``[]`` without a ``ctts``), from a ``moov`` box (``data`` starts at its header); ``None`` if malformed."""
+@dataclass(frozen=True)
+class SampleTiming:
+    """What ``ctts`` and ``stts`` say of a track's samples beyond FFmpeg's index of them."""
+
+    count: int  # samples, from ``stsz``
+    offsets: tuple[tuple[int, int], ...]  # ``ctts`` runs: (samples, composition minus decode time), signed as FFmpeg reads them
+    last_duration: int  # the last ``stts`` delta: the last sample's duration
+
+
+def _version(data: bytes, box: Box) -> int | None:
+    return data[box.payload] if box.payload < box.end else None
+
+
+def sample_timing(data: bytes) -> dict[int, SampleTiming] | None:
+    """Track id → its ``SampleTiming``, from a ``moov`` box (``data`` starts at its header); ``None`` if malformed.
+    The ``ctts`` runs are kept as runs: their counts are the file's word until checked against the samples."""
     moov = parse_box_header(data)
     if moov is None or moov.type != b"moov" or moov.end > len(data):
         return None
-    found: dict[int, list[int]] = {}
+    found: dict[int, SampleTiming] = {}
     for trak in (child_boxes(data, moov) or {}).get(b"trak", []):
         tkhd, stbl = _find(data, trak, b"tkhd"), _find(data, trak, b"mdia", b"minf", b"stbl")
-        ident = _full(data, tkhd, ">QQI" if data[tkhd.payload] == 1 else ">III") if tkhd else None
+        version = _version(data, tkhd) if tkhd else None
+        ident = _full(data, tkhd, ">QQI" if version == 1 else ">III") if tkhd and version is not None else None
         if ident is None or stbl is None:
             return None
-        stsz, ctts = _find(data, stbl, b"stsz"), _find(data, stbl, b"ctts")
+        stsz, ctts, stts = (_find(data, stbl, kind) for kind in (b"stsz", b"ctts", b"stts"))
         sizes = _full(data, stsz, ">II") if stsz else None
-        runs = _table(data, ctts, ">Ii" if data[ctts.payload] == 1 else ">II") if ctts else []
-        if runs is None or sizes is None:
+        runs = _table(data, ctts, ">Ii") if ctts and _version(data, ctts) is not None else ([] if ctts is None else None)
+        deltas = _table(data, stts, ">II") if stts else None
+        if runs is None or sizes is None or deltas is None:
             return None
-        found[ident[1][2]] = (sizes[1][1], [offset for count, offset in runs for _ in range(count)])
+        last = next((delta for count, delta in reversed(deltas) if count), 0)
+        found[ident[1][2]] = SampleTiming(sizes[1][1], tuple((count, offset) for count, offset in runs), last)
     return found
 
 

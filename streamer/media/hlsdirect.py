@@ -31,7 +31,7 @@ from streamer.media.hlsmkv import matroska_layout
 from streamer.media.hlsmp4 import mp4_layout
 from streamer.media.hlsmux import OFFSET_S, AudioChunks, Opener, make_init, select_streams
 from streamer.media.hlspackets import check, fill_dts
-from streamer.media.hlspick import Layout, Sample, open_file
+from streamer.media.hlspick import BeyondLimit, Layout, Sample, open_file
 from streamer.media.hlsplan import SegmentSpan
 
 LAYOUTS = (matroska_layout, mp4_layout)  # each tries the file in turn
@@ -60,16 +60,19 @@ def _out(tracks: list[InitTrack], handler: bytes) -> InitTrack | None:
     return next((track for track in tracks if track.handler == handler), None)
 
 
-def plan_cut(source: Input, *, opener: Opener, transcode: bool, encoding: VideoEncoding | None = None) -> Cut | None:
-    """The ``Cut`` of the file at ``source``, or ``None`` if its segments are not cut here (a file FFmpeg cannot
-    read included: PyAV's path then says why)."""
+def plan_cut(
+    source: Input, *, opener: Opener, transcode: bool, encoding: VideoEncoding | None = None, reader: Input | None = None
+) -> Cut | None:
+    """The ``Cut`` of the file at ``source`` (opened by ``opener`` for PyAV; its index read through ``reader``, by
+    default ``source``: a reader a kept PyAV container holds must not be moved under it), or ``None`` if its
+    segments are not cut here (a file FFmpeg cannot read included: PyAV's path then says why)."""
     try:
-        return _plan_cut(source, opener, transcode, encoding)
+        return _plan_cut(source, opener, transcode, encoding, source if reader is None else reader)
     except av.FFmpegError:
         return None
 
 
-def _plan_cut(source: Input, opener: Opener, transcode: bool, encoding: VideoEncoding | None) -> Cut | None:
+def _plan_cut(source: Input, opener: Opener, transcode: bool, encoding: VideoEncoding | None, reader: Input) -> Cut | None:
     with opener(source) as container:
         streams = select_streams(container)
         if is_encoded(streams.video, encoding):
@@ -79,7 +82,7 @@ def _plan_cut(source: Input, opener: Opener, transcode: bool, encoding: VideoEnc
             audio = None
             if transcode:
                 converted = Converted(streams.audio.index, output_rate(streams.audio.codec_context.sample_rate), start_of(streams.audio))
-        layout = next((found for way in LAYOUTS if (found := way(source, container, streams.video, audio)) is not None), None)
+        layout = next((found for way in LAYOUTS if (found := way(reader, container, streams.video, audio)) is not None), None)
     if layout is None:
         return None
     outs = init_tracks(make_init(source, transcode=transcode, opener=opener, encoding=encoding))
@@ -105,6 +108,10 @@ def _scale(tick: Fraction, timescale: int) -> Callable[[int], int]:
     return lambda time: (2 * (time + offset) * num + den) // (2 * den)
 
 
+class _Unwritable(Exception):
+    """Times fMP4 cannot say: a decode time going back or below zero, an offset past 32 bits."""
+
+
 def _run(out: InitTrack, tick: Fraction, frames: list[_Timed], data: list[memoryview], keys: list[bool] | None) -> Run:
     """A track's frames (times in ``tick`` s) as a ``Run`` in its timescale; the last lasts its own duration.
     ``keys``: the video's keyframe flags (and composition offsets written); ``None`` for sound."""
@@ -114,9 +121,13 @@ def _run(out: InitTrack, tick: Fraction, frames: list[_Timed], data: list[memory
     step = last.duration or (frames[-1].dts - frames[-2].dts if len(frames) > 1 else 1)  # type: ignore[operator]
     ends = dts[1:] + [scale(last.dts + step)]  # type: ignore[operator]
     durations = [end - start for start, end in zip(dts, ends)]
+    if dts[0] < 0 or min(durations) < 0 or max(durations) >= 1 << 32:
+        raise _Unwritable(f"track {out.track_id}")
     if keys is None:
         return Run(out.track_id, dts[0], durations, data)
     offsets = [scale(frame.pts) - start for frame, start in zip(frames, dts)]
+    if not -(1 << 31) <= min(offsets) <= max(offsets) < 1 << 31:
+        raise _Unwritable(f"track {out.track_id}")
     return Run(out.track_id, dts[0], durations, data, offsets, keys)
 
 
@@ -139,6 +150,16 @@ def cut_segment(
     The samples are picked and read within ``turn()`` (Python holding the GIL: the caller may let one
     segment at a time do it); converted sound is waited for after. Raises ``SegmentTimeout`` or
     ``SegmentAbandoned`` as ``hlsmux.make_segment`` does."""
+    try:
+        return _cut(source, cut, span, chunks, deadline, stop, turn)
+    except (BeyondLimit, _Unwritable):
+        return None  # PyAV's
+
+
+def _cut(
+    source: Input, cut: Cut, span: SegmentSpan, chunks: AudioChunks | None, deadline: float, stop: threading.Event | None,
+    turn: Callable[[], AbstractContextManager[object]],
+) -> bytes | None:
     check(deadline, stop)
     layout = cut.layout
     with turn(), open_file(source) as file:
@@ -148,10 +169,11 @@ def cut_segment(
         time.sleep(0)  # lets the GIL go between stretches of Python
         data = picked.data
         video = [data[s.start : s.end] for s in picked.video]
-        runs = [_run(cut.video_out, layout.video_tick, _timed(picked.video, layout.video_default, True), video, [s.keyframe for s in picked.video])]  # type: ignore[arg-type]
-        if picked.audio and cut.audio_out is not None:
+        keys = [s.keyframe for s in picked.video]
+        runs = [_run(cut.video_out, layout.video_tick, _timed(picked.video, layout.video_default, True), video, keys)]
+        if picked.audio and cut.audio_out is not None and layout.audio_tick is not None:
             sound = [data[s.start : s.end] for s in picked.audio]
-            runs.append(_run(cut.audio_out, layout.audio_tick, _timed(picked.audio, layout.audio_default, False), sound, None))  # type: ignore[arg-type]
+            runs.append(_run(cut.audio_out, layout.audio_tick, _timed(picked.audio, layout.audio_default, False), sound, None))
     if cut.converted is not None and chunks is not None and cut.audio_out is not None:
         converted = cut.converted
         packets = segment_aac(lambda number: chunks(converted.stream_index, number), converted.rate, converted.start, span)

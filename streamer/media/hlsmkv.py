@@ -21,17 +21,18 @@ import av
 
 from streamer.media import ebml, mkvblocks
 from streamer.media.hlspackets import EPS_S, Membership, check
-from streamer.media.hlspick import MAX_SEGMENT_BYTES, Picked, Sample, Window, open_file, read_at
+from streamer.media.hlspick import SAME_SAMPLES, Picked, Sample, Window, open_file, read_at
 from streamer.media.hlsplan import SegmentSpan
 from streamer.media.keyframes import HEAD_BYTES, MAX_INDEX_BYTES
 
 VIDEO, AUDIO = 1, 2  # TrackType
 # Codec IDs whose blocks are the samples MP4 carries, as they are, with FFmpeg's names for them
-SAME_SAMPLES = {"V_MPEG4/ISO/AVC": "h264", "V_MPEGH/ISO/HEVC": "hevc", "V_VP9": "vp9", "V_AV1": "av1",
-                "A_AAC": "aac", "A_OPUS": "opus", "A_FLAC": "flac"}
+CODEC_IDS = {"V_MPEG4/ISO/AVC": "h264", "V_MPEGH/ISO/HEVC": "hevc", "V_VP9": "vp9", "V_AV1": "av1",
+             "A_AAC": "aac", "A_OPUS": "opus", "A_FLAC": "flac"}
 MAX_CLUSTER_BYTES = 256 << 20  # a larger Cluster is left to PyAV
 HEADER_BYTES = 16  # an element's ID and size
 TAIL_BYTES = 64 << 10  # read of the Cluster after the video's end, where the last sound frames are
+SKIPPED_BYTES = 64 << 10  # a larger element other than a Cluster is not read through
 
 
 def _element(file: BinaryIO, position: int, size: int) -> bytes | None:
@@ -42,7 +43,8 @@ def _element(file: BinaryIO, position: int, size: int) -> bytes | None:
 
 
 def _read_head(file: BinaryIO) -> tuple[int, int, int, dict[int, mkvblocks.Track], bytes] | None:
-    """(file size, Segment payload offset, TimestampScale, tracks, Cues element) of a Matroska file."""
+    """(where the Segment ends, or the file, Segment payload offset, TimestampScale, tracks, Cues element) of a
+    Matroska file."""
     size = file.seek(0, 2)
     head = read_at(file, 0, HEAD_BYTES)
     start = ebml.parse_segment_start(head)
@@ -58,7 +60,8 @@ def _read_head(file: BinaryIO) -> tuple[int, int, int, dict[int, mkvblocks.Track
     tracks = mkvblocks.parse_tracks(elements[1]) if elements[1] else None
     if info is None or tracks is None or elements[2] is None:
         return None
-    return size, segment, info[0], tracks, elements[2]
+    end = min(size, start[1]) if start[1] >= 0 else size
+    return end, segment, info[0], tracks, elements[2]
 
 
 def _track(tracks: dict[int, mkvblocks.Track], streams: Any, stream: Any, kind: int) -> mkvblocks.Track | None:
@@ -68,18 +71,20 @@ def _track(tracks: dict[int, mkvblocks.Track], streams: Any, stream: Any, kind: 
     if stream is None or len(found) != len(streams):
         return None
     track = found[list(streams).index(stream)]
-    codec = SAME_SAMPLES.get(track.codec) or SAME_SAMPLES.get(track.codec.split("/")[0])  # A_AAC/MPEG4/LC...
-    return track if codec == stream.codec_context.codec.canonical_name and not track.encoded else None  # libdav1d: av1
+    codec = CODEC_IDS.get(track.codec) or CODEC_IDS.get(track.codec.split("/")[0])  # A_AAC/MPEG4/LC...
+    same = codec in SAME_SAMPLES and codec == stream.codec_context.codec.canonical_name  # libdav1d: av1
+    return track if same and not track.encoded else None
 
 
 @dataclass(frozen=True)
 class MatroskaLayout:
-    size: int
+    end: int  # of the Segment, or of the file
     scale_ns: int  # TimestampScale: a tick in ns
     cue_times: tuple[float, ...]  # s, of the video track's cue points
     cue_positions: tuple[int, ...]  # where each cue's Cluster starts, from the file's first byte
     video: mkvblocks.Track
     audio: mkvblocks.Track | None  # the copied sound
+    audio_frame: int | None = None  # ticks a sound frame lasts, from its codec (AAC: 1024 samples), where known
 
     @property
     def video_tick(self) -> Fraction:
@@ -98,7 +103,8 @@ class MatroskaLayout:
 
     @property
     def audio_default(self) -> int | None:
-        return self._default(self.audio)
+        """As FFmpeg times a sound frame that says nothing: the track's DefaultDuration, else its codec's frame."""
+        return self._default(self.audio) or self.audio_frame
 
     def pick(self, file: BinaryIO, span: SegmentSpan, deadline: float, stop: threading.Event | None) -> Picked | None:
         at = bisect.bisect_left(self.cue_times, span.start - EPS_S)
@@ -109,14 +115,30 @@ class MatroskaLayout:
         delays = {track.number: (2 * track.codec_delay_ns + self.scale_ns) // (2 * self.scale_ns) for track in chosen}  # rounded
         membership = Membership(span, self.audio is not None)
         frames: dict[int, list[Sample]] = {track.number: [] for track in chosen}
-        position, scale = self.cue_positions[at], self.scale_ns / 1e9
-        window = Window(file, position, self.size)
+        scale = self.scale_ns / 1e9
+
+        def take(found: list[mkvblocks.Frame]) -> bool:
+            """The segment's frames of ``found`` kept; False if the cue's Cluster starts past its keyframe."""
+            for frame in found:
+                if frame.end == frame.start:
+                    continue  # as PyAV's demux is read: an empty packet is none
+                pts = frame.time - delays[frame.track]
+                if frame.track == self.video.number:
+                    kept = membership.video(frame.keyframe, pts * scale)
+                    if kept is None:
+                        return False
+                else:
+                    kept = membership.audio(pts * scale)
+                if kept:
+                    frames[frame.track].append(Sample(pts, None, frame.keyframe, frame.start, frame.end, frame.duration))
+            return True
+
+        position = self.cue_positions[at]
+        window = Window(file, position, self.end)
         following = bisect.bisect_left(self.cue_times, membership.hi)
         if span.stop is not None and following < len(self.cue_times) and self.cue_positions[following] > position:
-            if self.cue_positions[following] - position > MAX_SEGMENT_BYTES:
-                return None
-            window.have(self.cue_positions[following] + TAIL_BYTES)
-        while position < self.size and not membership.done:
+            window.have(self.cue_positions[following] + TAIL_BYTES)  # to the next segment's Cluster, and its start
+        while position < self.end and not membership.done:
             check(deadline, stop)
             time.sleep(0)  # lets the GIL go: a Cluster's blocks are parsed in Python, holding it (~0.4 ms at 1080p)
             window.have(position + HEADER_BYTES)
@@ -126,29 +148,27 @@ class MatroskaLayout:
                 return None
             size = element.end - start
             if element.id != mkvblocks.CLUSTER:
-                position += size  # Cues, Tags, Void between Clusters
-                continue
-            if size > MAX_CLUSTER_BYTES or position + size - window.origin > MAX_SEGMENT_BYTES:
-                return None
-            window.have(position + (min(size, TAIL_BYTES) if membership.video_done else size))
-            parsed = mkvblocks.parse_cluster(window.data, wanted, start, self.scale_ns)
-            if parsed is not None and not parsed[1]:  # the tail was not enough: all of it
-                window.have(position + size)
-                parsed = mkvblocks.parse_cluster(window.data, wanted, start, self.scale_ns)
-            if parsed is None or not parsed[1]:
-                return None
-            for frame in parsed[0]:
-                if frame.end == frame.start:
+                if size <= SKIPPED_BYTES:
+                    position += size  # a Void between Clusters: read through
                     continue
-                pts = frame.time - delays[frame.track]
-                if frame.track == self.video.number:
-                    kept = membership.video(frame.keyframe, pts * scale)
-                    if kept is None:
-                        return None  # the cue's Cluster starts past the segment's keyframe
-                else:
-                    kept = membership.audio(pts * scale)
-                if kept:
-                    frames[frame.track].append(Sample(pts, None, frame.keyframe, frame.start, frame.end, frame.duration))
+                if position > self.cue_positions[-1]:
+                    break  # past the last cued Cluster: the Cues, Tags or Attachments after the Clusters
+                return None  # something large among the Clusters: not read through
+            if size > MAX_CLUSTER_BYTES:
+                return None
+            # past the video's end only the sound's last frames are wanted: the Cluster's start, doubled until found
+            want, taken = (min(size, TAIL_BYTES) if membership.video_done else size), 0
+            while True:
+                window.have(position + want)
+                parsed = mkvblocks.parse_cluster(window.data, wanted, start, self.scale_ns)
+                if parsed is None or not take(parsed[0][taken:]):
+                    return None
+                taken = len(parsed[0])
+                if parsed[1] or membership.done:
+                    break
+                if want == size:
+                    return None  # all of it read, and still cut short: the file ends inside it
+                want = min(size, 2 * want)
             position += size
         audio = frames[self.audio.number] if self.audio is not None else []
         return Picked(frames[self.video.number], audio, window.data) if frames[self.video.number] else None
@@ -161,7 +181,7 @@ def matroska_layout(source: Any, container: Any, video: Any, audio: Any | None) 
         head = _read_head(file)
     if head is None:
         return None
-    size, segment, scale_ns, tracks, cues_data = head
+    end, segment, scale_ns, tracks, cues_data = head
     videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     video_track = _track(tracks, videos, video, VIDEO)
     audio_track = _track(tracks, container.streams.audio, audio, AUDIO) if audio is not None else None
@@ -169,4 +189,7 @@ def matroska_layout(source: Any, container: Any, video: Any, audio: Any | None) 
     if video_track is None or cues is None or (audio is not None and audio_track is None):
         return None
     times = tuple(time * scale_ns / 1e9 for time, _ in cues)
-    return MatroskaLayout(size, scale_ns, times, tuple(segment + at for _, at in cues), video_track, audio_track)
+    frame = audio.codec_context.frame_size if audio is not None else 0
+    audio_frame = round(Fraction(frame, audio.codec_context.sample_rate) / Fraction(scale_ns, 10**9)) if frame else None
+    positions = tuple(segment + at for _, at in cues)
+    return MatroskaLayout(end, scale_ns, times, positions, video_track, audio_track, audio_frame)

@@ -23,11 +23,10 @@ from typing import Any, BinaryIO
 
 from streamer.media import bmff
 from streamer.media.hlspackets import EPS_S, Membership, check
-from streamer.media.hlspick import MAX_SEGMENT_BYTES, Picked, Sample, Window, open_file, read_at
+from streamer.media.hlspick import SAME_SAMPLES, Picked, Sample, Window, open_file, read_at
 from streamer.media.hlsplan import SegmentSpan
 from streamer.media.keyframes import MAX_INDEX_BYTES, MAX_TOP_BOXES
 
-SAME_SAMPLES = frozenset({"h264", "hevc", "vp9", "av1", "aac", "opus", "flac"})  # FFmpeg's names
 FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"  # FFmpeg's demuxer of these
 MAX_SPREAD = 4  # the bytes read for a segment may be this many times its samples' (interleaving), plus 1 MiB
 
@@ -42,19 +41,21 @@ class TrackSamples:
     dts: array  # type: ignore[type-arg]
     pts: array  # type: ignore[type-arg]
     key: bytes
+    last_duration: int  # the last sample's, from ``stts`` (the others: the next decode time less its own)
 
-    def duration(self, i: int) -> int | None:
-        return self.dts[i + 1] - self.dts[i] if i + 1 < len(self.dts) else None
+    def duration(self, i: int) -> int:
+        return self.dts[i + 1] - self.dts[i] if i + 1 < len(self.dts) else self.last_duration
 
     def sample(self, i: int, origin: int) -> Sample:
         start = self.pos[i] - origin
         return Sample(self.pts[i], self.dts[i], bool(self.key[i]), start, start + self.size[i], self.duration(i))
 
 
-def _samples(stream: Any, count: int, offsets: list[int]) -> TrackSamples | None:
+def _samples(stream: Any, timing: bmff.SampleTiming) -> TrackSamples | None:
     entries = stream.index_entries
-    if len(entries) != count or (offsets and len(offsets) != count):
-        return None  # a fragmented file, or an edit list that dropped samples: FFmpeg's index is not the moov's
+    if len(entries) != timing.count or (timing.offsets and sum(count for count, _ in timing.offsets) != timing.count):
+        return None  # a fragmented file, an edit list that dropped samples, a ctts that lies: not FFmpeg's index
+    offsets = [offset for count, offset in timing.offsets for _ in range(count)]  # as many as FFmpeg indexed
     shift = max(0, -min(offsets, default=0))  # FFmpeg's dts_shift: its index's times are moved back by it
     pos, size, dts, key = array("q"), array("q"), array("q"), bytearray()
     for entry in entries:
@@ -63,7 +64,7 @@ def _samples(stream: Any, count: int, offsets: list[int]) -> TrackSamples | None
         dts.append(entry.timestamp)
         key.append(1 if entry.is_keyframe else 0)
     pts = array("q", (d + o + shift for d, o in zip(dts, offsets))) if offsets else array("q", dts)
-    return TrackSamples(Fraction(stream.time_base), pos, size, dts, pts, bytes(key))
+    return TrackSamples(Fraction(stream.time_base), pos, size, dts, pts, bytes(key), timing.last_duration)
 
 
 def _moov(file: BinaryIO) -> bytes | None:
@@ -116,6 +117,8 @@ class Mp4Layout:
         video, scale = self.video, float(self.video.tick)
         videos = []
         for i in range(self.keyframe_samples[at], len(video.dts)):
+            if not video.size[i]:
+                continue  # as PyAV's demux is read: an empty packet is none
             kept = membership.video(bool(video.key[i]), video.pts[i] * scale)
             if kept is None:
                 return None
@@ -129,6 +132,8 @@ class Mp4Layout:
             audio, scale = self.audio, float(self.audio.tick)
             first = 0 if not span.number else max(0, bisect.bisect_left(audio.pts, math.floor(membership.lo / scale)) - 1)
             for i in range(first, len(audio.pts)):
+                if not audio.size[i]:
+                    continue
                 if membership.audio(audio.pts[i] * scale):
                     audios.append(i)
                 elif membership.audio_done:
@@ -138,7 +143,7 @@ class Mp4Layout:
         chosen = [(video, i) for i in videos] + [(self.audio, i) for i in audios]  # type: ignore[misc]
         origin = min(track.pos[i] for track, i in chosen)
         end = max(track.pos[i] + track.size[i] for track, i in chosen)
-        if end - origin > min(MAX_SEGMENT_BYTES, MAX_SPREAD * sum(track.size[i] for track, i in chosen) + (1 << 20)):
+        if end - origin > MAX_SPREAD * sum(track.size[i] for track, i in chosen) + (1 << 20):
             return None  # not interleaved: PyAV's, reading each sample where it lies
         time.sleep(0)
         window = Window(file, origin, self.size)
@@ -156,11 +161,11 @@ def mp4_layout(source: Any, container: Any, video: Any, audio: Any | None) -> Mp
         return None
     with open_file(source) as file:
         size, moov = file.seek(0, 2), _moov(file)
-    tables = bmff.composition_offsets(moov) if moov else None
+    tables = bmff.sample_timing(moov) if moov else None
     if tables is None or video.id not in tables or (audio is not None and audio.id not in tables):
         return None
-    video_samples = _samples(video, *tables[video.id])
-    audio_samples = _samples(audio, *tables[audio.id]) if audio is not None else None
+    video_samples = _samples(video, tables[video.id])
+    audio_samples = _samples(audio, tables[audio.id]) if audio is not None else None
     if video_samples is None or (audio is not None and audio_samples is None):
         return None
     scale = float(video_samples.tick)

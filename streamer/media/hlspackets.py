@@ -115,7 +115,7 @@ class Membership:
     """Which packets, met in file order from a keyframe at or before segment ``span``'s, are the segment's:
     the video from the keyframe at its start (decode order) up to the next segment's keyframe, the sound
     presented in between (segment 0: all sound before its end). Times in seconds. Used by PyAV's
-    demux here and by the Matroska cut (``streamer.media.hlsdirect``) alike."""
+    demux here and by the cuts from a file's own index (``streamer.media.hlsmkv``, ``hlsmp4``) alike."""
 
     def __init__(self, span: SegmentSpan, audio: bool) -> None:
         self.start = span.start

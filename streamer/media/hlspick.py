@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from fractions import Fraction
 from typing import BinaryIO, NamedTuple, Protocol
 
 from streamer.media.hlsaudio import Input
@@ -20,6 +21,11 @@ from streamer.media.hlsplan import SegmentSpan
 
 MAX_SEGMENT_BYTES = 512 << 20  # no segment is read further than this (6 s at 100 Mb/s is 75 MB): PyAV's then
 MAX_SCRATCH_BYTES = 64 << 20  # a thread keeps its read buffer up to this size
+SAME_SAMPLES = frozenset({"h264", "hevc", "vp9", "av1", "aac", "opus", "flac"})  # codecs fMP4 carries as a file holds them
+
+
+class BeyondLimit(Exception):
+    """The segment would be read further than ``MAX_SEGMENT_BYTES``: it is not cut."""
 
 
 class Sample(NamedTuple):
@@ -43,8 +49,8 @@ class Picked(NamedTuple):
 class Layout(Protocol):
     """A file's own index, read once: what its segments are cut from."""
 
-    video_tick: object  # Fraction: seconds per unit of the video's times
-    audio_tick: object | None
+    video_tick: Fraction  # seconds per unit of the video's times
+    audio_tick: Fraction | None
     video_default: int | None  # a video frame's duration where the container gives none (units)
     audio_default: int | None
 
@@ -89,7 +95,9 @@ class Window:
         return memoryview(self.buffer)[: self.length]
 
     def have(self, end: int) -> None:
-        """Reads up to ``end`` (a file offset), or the file's end."""
+        """Reads up to ``end`` (a file offset), or the file's end; ``BeyondLimit`` past ``MAX_SEGMENT_BYTES``."""
+        if end - self.origin > MAX_SEGMENT_BYTES:
+            raise BeyondLimit(f"{end - self.origin} bytes for one segment")
         at = self.origin + self.length
         missing = min(end, self.size) - at
         if missing <= 0:

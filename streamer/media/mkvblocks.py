@@ -140,11 +140,13 @@ def lace_sizes(data: bytes | bytearray | memoryview, at: int, end: int, kind: in
         sizes.append(first[0])
         at += first[1]
         for _ in range(count - 2):
-            raw = read_vint(data, at, 8, keep_marker=False)
+            raw = read_vint(data, at, 8, keep_marker=True)  # all ones is a value here, not "unknown"
             if raw is None:
                 return None
-            sizes.append(sizes[-1] + raw[0] - ((1 << (7 * raw[1] - 1)) - 1))  # signed: the bias taken off
-            at += raw[1]
+            length = raw[1]
+            value = raw[0] & ((1 << (7 * length)) - 1)
+            sizes.append(sizes[-1] + value - ((1 << (7 * length - 1)) - 1))  # signed: the bias taken off
+            at += length
     else:
         return None
     last = end - at - sum(sizes)

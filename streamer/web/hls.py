@@ -234,16 +234,18 @@ class HlsFiles:
 
         encoding = self.conversions.encoding
         chunks, pictures = self.conversions.chunks(opened), self.conversions.pictures(opened, deadline, stop)
-        with opened.reader() as source:
-            if CUT_FROM_INDEX:
+        if CUT_FROM_INDEX:
+            # the cut reads through a reader of its own: one a kept PyAV container holds must not be moved under it
+            with opened.reader() as source, opened.reader() as own:
                 transcode = chunks is not None
-                plan = partial(plan_cut, source, opener=opener, transcode=transcode, encoding=encoding if pictures else None)
+                plan = partial(plan_cut, source, opener=opener, transcode=transcode, encoding=encoding if pictures else None, reader=own)
                 cut = self.cuts.get((*opened.version, transcode, pictures is not None), plan)
                 turn = partial(_turn, self.cutting, deadline)
-                made = cut_segment(source, cut, span, chunks, deadline=deadline, stop=stop, turn=turn) if cut else None
-                if made is not None:
-                    self.cut += 1
-                    return made
+                made = cut_segment(own, cut, span, chunks, deadline=deadline, stop=stop, turn=turn) if cut else None
+            if made is not None:
+                self.cut += 1
+                return made
+        with opened.reader() as source:
             return make_segment(source, span, chunks, deadline=deadline, stop=stop, opener=opener, encoding=encoding, encoded=pictures)
 
     async def body(

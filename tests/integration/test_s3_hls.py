@@ -122,6 +122,25 @@ def test_replicas_agree_and_segments_are_planned(stack: Stack) -> None:
         assert runtime(server)["store_requests_in_flight"] == 0 and runtime(server)["store_gets_in_flight"] == 0
 
 
+@pytest.mark.parametrize("name", ["bframes.mkv", "bframes.mp4"])
+def test_a_cut_never_moves_the_reader_a_kept_container_holds(
+    stack: Stack, weed: Weed, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A segment cut from the object's index, then one muxed by PyAV from the container kept by the first: the
+    cut reads through a reader of its own, so PyAV's reads from its reader are where it left them."""
+    from streamer.web import hls
+
+    obstore.put(weed.store(), f"hls/moved-{name}", (stack.clips / name).read_bytes())  # new: planned by the cut below
+    replica = stack.replicas[1]
+    with httpx.Client(timeout=60) as client:
+        last = client.get(url(replica, f"moved-{name}")).text.splitlines()[-2]
+        assert client.get(url(replica, f"moved-{name}", last)).status_code == 200  # cut: the reads end near the end
+        monkeypatch.setattr(hls, "CUT_FROM_INDEX", False)  # from here, PyAV muxes on both servers
+        for segment in ("0.m4s", "1.m4s"):  # where PyAV's kept reader was left by the playlist's probe, and past it
+            muxed = client.get(url(replica, f"moved-{name}", segment))
+            assert muxed.status_code == 200 and muxed.content == client.get(url(stack.folder, name, segment)).content, segment
+
+
 def test_the_bucket_listing_links_its_playlists_and_rotations(stack: Stack) -> None:
     deadline_polls = 300
     with httpx.Client(base_url=stack.replicas[0].base_url, timeout=60) as client:
