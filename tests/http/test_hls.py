@@ -322,17 +322,12 @@ def test_bench_hls_smoke(hls_server: ServerThread, tmp_path: Path, capsys: pytes
         assert "2 processes" in capsys.readouterr().out
 
 
-def test_at_most_muxing_segments_are_muxed_at_once(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Muxing holds the GIL for much of its time: beyond ``MUXING`` threads at once it would only slow the event loop."""
-    import threading
-
-    from streamer.media import hlsdirect, hlsmux
-    from streamer.web.hls import MUXING
-
+def most_at_once(monkeypatch: pytest.MonkeyPatch, patched: list[tuple[object, str]], urls: list[str]) -> int:
+    """The most calls of the ``patched`` functions (each slowed by 0.1 s) running at once while ``urls`` are fetched together."""
     active, most, lock = [0], [0], threading.Lock()
 
-    def watched(real: Callable[..., bytes | None]) -> Callable[..., bytes | None]:
-        def call(*args: object, **kwargs: object) -> bytes | None:
+    def watched(real: Callable[..., object]) -> Callable[..., object]:
+        def call(*args: object, **kwargs: object) -> object:
             with lock:
                 active[0] += 1
                 most[0] = max(most[0], active[0])
@@ -345,15 +340,25 @@ def test_at_most_muxing_segments_are_muxed_at_once(hls_server: ServerThread, mon
 
         return call
 
-    monkeypatch.setattr(hlsmux, "make_segment", watched(hlsmux.make_segment))  # a segment muxed by PyAV
-    monkeypatch.setattr(hlsdirect, "cut_segment", watched(hlsdirect.cut_segment))  # or cut from its own index
+    for owner, name in patched:
+        monkeypatch.setattr(owner, name, watched(getattr(owner, name)))
     with httpx.Client(timeout=30) as client:
-        threads = [threading.Thread(target=client.get, args=(url(hls_server, "bframes.mkv", f"{n % 3}.m4s"),)) for n in range(4)]
+        threads = [threading.Thread(target=client.get, args=(u,)) for u in urls]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    assert most[0] == MUXING, "the bound is kept, and reached"
+    return most[0]
+
+
+def test_at_most_muxing_segments_are_muxed_at_once(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Muxing holds the GIL for much of its time: beyond ``MUXING`` threads at once it would only slow the event loop."""
+    from streamer.media import hlsdirect, hlsmux
+    from streamer.web.hls import MUXING
+
+    patched = [(hlsmux, "make_segment"), (hlsdirect, "cut_segment")]  # a segment muxed by PyAV, or cut from its own index
+    urls = [url(hls_server, "bframes.mkv", f"{n % 3}.m4s") for n in range(4)]
+    assert most_at_once(monkeypatch, patched, urls) == MUXING, "the bound is kept, and reached"
 
 
 def test_at_most_cutting_segments_parse_blocks_at_once(hls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -362,28 +367,10 @@ def test_at_most_cutting_segments_parse_blocks_at_once(hls_server: ServerThread,
     from streamer.web.hls import CUTTING, MUXING
 
     assert CUTTING < MUXING
-    active, most, lock, real = [0], [0], threading.Lock(), hlsmkv.MatroskaLayout.pick
-
-    def watched(*args: object) -> object:
-        with lock:
-            active[0] += 1
-            most[0] = max(most[0], active[0])
-        try:
-            time.sleep(0.1)
-            return real(*args)
-        finally:
-            with lock:
-                active[0] -= 1
-
-    monkeypatch.setattr(hlsmkv.MatroskaLayout, "pick", watched)
     cut = hls_server.server.config.app.state.hls.cut
-    with httpx.Client(timeout=30) as client:
-        threads = [threading.Thread(target=client.get, args=(url(hls_server, "longgop.mkv", f"{n % 2}.m4s"),)) for n in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    assert most[0] == CUTTING and hls_server.server.config.app.state.hls.cut == cut + 4, "all cut, one at a time"
+    urls = [url(hls_server, "longgop.mkv", f"{n % 2}.m4s") for n in range(4)]
+    assert most_at_once(monkeypatch, [(hlsmkv.MatroskaLayout, "pick")], urls) == CUTTING
+    assert hls_server.server.config.app.state.hls.cut == cut + 4, "all cut, one at a time"
 
 
 @pytest.mark.clients
