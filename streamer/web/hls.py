@@ -83,7 +83,7 @@ VIDEO_CACHE_SIZE = 4 << 30  # bytes of H.264 segments (--transcode on): ~1,500 o
 # a 1080p H.264 MKV makes FFmpeg decode frames to probe its streams: over half of a segment's time.
 INPUTS_KEPT = 4
 # Segments of Matroska, MP4 and MOV files are cut from their own index (streamer.media.hlsdirect): a 1080p MKV,
-# 147 segments/s over HTTP against 76 muxed by PyAV (README, HLS). False: PyAV muxes every segment (bench's A/B).
+# 143-145 segments/s over HTTP against 78-82 muxed by PyAV (README, HLS). False: PyAV muxes every segment (bench A/B).
 CUT_FROM_INDEX = True
 PLANS_KEPT = 64  # files whose segment plan is kept in memory
 CUTS_KEPT = 8  # files whose Cut is: an MP4's holds its sample tables (a 2-hour film's, ~13 MB)
