@@ -57,6 +57,8 @@ CUES = el(ebml.CUES, cue(0, 1) + cue(2000, 1, 2) + cue(1000, 2) + cue(4000, 1))
         pytest.param(CUES, 1, 500_000, (Fraction(0), Fraction(1), Fraction(2)), id="timestamp-scale-applies"),
         pytest.param(el(ebml.CUES, cue(3000, 1) + cue(1000, 1)), 1, 1_000_000, (Fraction(1), Fraction(3)), id="sorted"),
         pytest.param(CUES, 3, 1_000_000, None, id="no-cue-for-the-track"),
+        pytest.param(el(ebml.CUES, el(ebml.CUE_POINT, uint(ebml.CUE_TIME, 0) + el(ebml.CUE_TRACK_POSITIONS, uint(ebml.CUE_TRACK, 1, 1)))),
+                     1, 1_000_000, None, id="a-cue-without-its-clusters-position-is-none-as-for-ffmpeg"),
         pytest.param(CUES[:-2], 1, 1_000_000, None, id="cut-short"),
         pytest.param(el(ebml.INFO, b""), 1, 1_000_000, None, id="not-cues"),
         pytest.param(el(ebml.CUES, el(ebml.CUE_POINT, b"\x00")), 1, 1_000_000, None, id="malformed-cue-point"),
@@ -128,3 +130,21 @@ def test_parse_seek_head(data: bytes, expected: dict[int, int] | None) -> None:
 )
 def test_parse_segment_start(data: bytes, expected: tuple[int, int] | None) -> None:
     assert ebml.parse_segment_start(data) == expected
+
+
+def cue_at(time: int, *positions: tuple[int, int]) -> bytes:
+    fields = b"".join(el(ebml.CUE_TRACK_POSITIONS, uint(ebml.CUE_TRACK, t, 1) + uint(ebml.CUE_CLUSTER_POSITION, at)) for t, at in positions)
+    return el(ebml.CUE_POINT, uint(ebml.CUE_TIME, time) + fields)
+
+
+@pytest.mark.parametrize(
+    ("data", "track", "expected"),
+    [
+        pytest.param(el(ebml.CUES, cue_at(2000, (1, 900)) + cue_at(0, (1, 50))), 1, ((0, 50), (2000, 900)), id="by-time-with-cluster-position"),
+        pytest.param(el(ebml.CUES, cue_at(0, (1, 50), (2, 60))), 2, ((0, 60),), id="the-tracks-own-position"),
+        pytest.param(el(ebml.CUES, cue_at(0, (2, 60))), 1, None, id="no-cue-for-the-track"),
+        pytest.param(el(ebml.CUES, cue_at(0, (1, 50)))[:-1], 1, None, id="cut-short"),
+    ],
+)
+def test_parse_cue_clusters(data: bytes, track: int, expected: tuple[tuple[int, int], ...] | None) -> None:
+    assert ebml.parse_cue_clusters(data, track) == expected

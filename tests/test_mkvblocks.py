@@ -147,21 +147,3 @@ def test_parse_tracks(data: bytes, expected: dict[int, mkvblocks.Track] | None) 
     assert tracks == expected
     if tracks:
         assert list(tracks) == list(expected or {})
-
-
-def cue(time: int, *positions: tuple[int, int]) -> bytes:
-    fields = b"".join(el(ebml.CUE_TRACK_POSITIONS, uint(ebml.CUE_TRACK, t, 1) + uint(mkvblocks.CUE_CLUSTER_POSITION, at)) for t, at in positions)
-    return el(ebml.CUE_POINT, uint(ebml.CUE_TIME, time) + fields)
-
-
-@pytest.mark.parametrize(
-    ("data", "track", "expected"),
-    [
-        pytest.param(el(ebml.CUES, cue(2000, (1, 900)) + cue(0, (1, 50))), 1, ((0, 50), (2000, 900)), id="by-time-with-cluster-position"),
-        pytest.param(el(ebml.CUES, cue(0, (1, 50), (2, 60))), 2, ((0, 60),), id="the-tracks-own-position"),
-        pytest.param(el(ebml.CUES, cue(0, (2, 60))), 1, None, id="no-cue-for-the-track"),
-        pytest.param(el(ebml.CUES, cue(0, (1, 50)))[:-1], 1, None, id="cut-short"),
-    ],
-)
-def test_parse_cue_clusters(data: bytes, track: int, expected: tuple[tuple[int, int], ...] | None) -> None:
-    assert mkvblocks.parse_cue_clusters(data, track) == expected

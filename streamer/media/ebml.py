@@ -2,7 +2,7 @@
 
 An element is an ID (a variable-length integer that keeps its marker bits) and a
 size (one that drops them; all ones means unknown). A video track's keyframes
-are the ``CueTime`` of every ``CuePoint`` that names it, in ``TimestampScale``
+are the ``CueTime`` of every ``CuePoint`` that names it and its Cluster, in ``TimestampScale``
 nanoseconds. Times are exact ``Fraction`` seconds; malformed input gives ``None``.
 """
 
@@ -19,6 +19,7 @@ SEEK_HEAD, SEEK, SEEK_ID, SEEK_POSITION = 0x114D9B74, 0x4DBB, 0x53AB, 0x53AC
 INFO, TIMESTAMP_SCALE, DURATION = 0x1549A966, 0x2AD7B1, 0x4489
 TRACKS, TRACK_ENTRY, TRACK_NUMBER, TRACK_TYPE = 0x1654AE6B, 0xAE, 0xD7, 0x83
 CUES, CUE_POINT, CUE_TIME, CUE_TRACK_POSITIONS, CUE_TRACK = 0x1C53BB6B, 0xBB, 0xB3, 0xB7, 0xF7
+CUE_CLUSTER_POSITION = 0xF1
 VIDEO_TRACK = 1
 DEFAULT_SCALE_NS = 1_000_000
 MAX_ID_BYTES, MAX_SIZE_BYTES = 4, 8
@@ -153,19 +154,29 @@ def parse_video_tracks(data: bytes) -> list[int] | None:
     return [n for n in numbers if n is not None]
 
 
-def parse_cues(data: bytes, track: int, scale_ns: int) -> tuple[Fraction, ...] | None:
-    """Sorted cue times in seconds of ``track`` from a ``Cues`` element; ``None`` if malformed or none."""
+def parse_cue_clusters(data: bytes, track: int) -> tuple[tuple[int, int], ...] | None:
+    """(CueTime in ticks, CueClusterPosition from the Segment's payload) of ``track``'s cue points, by time;
+    ``None`` if malformed or none."""
     top = _top(data, CUES)
     points = _children(data, top) if top else None
     if points is None:
         return None
-    times = set()
+    found = set()
     for point in points:
         fields = _children(data, point) if point.id == CUE_POINT else []
         if fields is None:
             return None
         time = next((_uint(data, e) for e in fields if e.id == CUE_TIME), None)
-        tracks = [{c.id: c for c in _children(data, e) or []} for e in fields if e.id == CUE_TRACK_POSITIONS]
-        if time is not None and any(CUE_TRACK in t and _uint(data, t[CUE_TRACK]) == track for t in tracks):
-            times.add(Fraction(time * scale_ns, 1_000_000_000))
-    return tuple(sorted(times)) or None
+        for positions in (e for e in fields if e.id == CUE_TRACK_POSITIONS):
+            entry = {c.id: c for c in _children(data, positions) or []}
+            if CUE_TRACK in entry and CUE_CLUSTER_POSITION in entry and _uint(data, entry[CUE_TRACK]) == track:
+                position = _uint(data, entry[CUE_CLUSTER_POSITION])
+                if time is not None and position is not None:
+                    found.add((time, position))
+    return tuple(sorted(found)) or None
+
+
+def parse_cues(data: bytes, track: int, scale_ns: int) -> tuple[Fraction, ...] | None:
+    """Sorted cue times in seconds of ``track`` from a ``Cues`` element; ``None`` if malformed or none."""
+    cues = parse_cue_clusters(data, track)
+    return tuple(sorted({Fraction(time * scale_ns, 1_000_000_000) for time, _ in cues})) if cues else None

@@ -21,9 +21,9 @@ import av
 
 from streamer.media import ebml, mkvblocks
 from streamer.media.hlspackets import EPS_S, Membership, check
-from streamer.media.hlspick import SAME_SAMPLES, Picked, Sample, Window, open_file, read_at
+from streamer.media.hlspick import SAME_SAMPLES, Picked, Sample, Window, open_file
 from streamer.media.hlsplan import SegmentSpan
-from streamer.media.keyframes import HEAD_BYTES, MAX_INDEX_BYTES
+from streamer.media.keyframes import read_matroska_head
 
 VIDEO, AUDIO = 1, 2  # TrackType
 # Codec IDs whose blocks are the samples MP4 carries, as they are, with FFmpeg's names for them
@@ -33,35 +33,6 @@ MAX_CLUSTER_BYTES = 256 << 20  # a larger Cluster is left to PyAV
 HEADER_BYTES = 16  # an element's ID and size
 TAIL_BYTES = 64 << 10  # read of the Cluster after the video's end, where the last sound frames are
 SKIPPED_BYTES = 64 << 10  # a larger element other than a Cluster is not read through
-
-
-def _element(file: BinaryIO, position: int, size: int) -> bytes | None:
-    element = ebml.parse_element_header(read_at(file, position, HEADER_BYTES), 0, 1 << 62)
-    if element is None or element.end > min(MAX_INDEX_BYTES, size - position):
-        return None
-    return read_at(file, position, element.end)
-
-
-def _read_head(file: BinaryIO) -> tuple[int, int, int, dict[int, mkvblocks.Track], bytes] | None:
-    """(where the Segment ends, or the file, Segment payload offset, TimestampScale, tracks, Cues element) of a
-    Matroska file."""
-    size = file.seek(0, 2)
-    head = read_at(file, 0, HEAD_BYTES)
-    start = ebml.parse_segment_start(head)
-    first = ebml.parse_element_header(head, start[0]) if start else None
-    if start is None or first is None or first.id != ebml.SEEK_HEAD or first.end > len(head):
-        return None
-    segment = start[0]
-    seeks = ebml.parse_seek_head(head[first.start : first.end])
-    if not seeks or not {ebml.INFO, ebml.TRACKS, ebml.CUES} <= seeks.keys():
-        return None
-    elements = [_element(file, segment + seeks[ident], size) for ident in (ebml.INFO, ebml.TRACKS, ebml.CUES)]
-    info = ebml.parse_info(elements[0]) if elements[0] else None
-    tracks = mkvblocks.parse_tracks(elements[1]) if elements[1] else None
-    if info is None or tracks is None or elements[2] is None:
-        return None
-    end = min(size, start[1]) if start[1] >= 0 else size
-    return end, segment, info[0], tracks, elements[2]
 
 
 def _track(tracks: dict[int, mkvblocks.Track], streams: Any, stream: Any, kind: int) -> mkvblocks.Track | None:
@@ -178,18 +149,20 @@ def matroska_layout(source: Any, container: Any, video: Any, audio: Any | None) 
     """The layout of the Matroska file at ``source`` (opened by PyAV as ``container``) for its ``video`` stream
     and copied ``audio`` stream, or ``None`` if its segments are not cut here."""
     with open_file(source) as file:
-        head = _read_head(file)
-    if head is None:
+        head = read_matroska_head(file, file.seek(0, 2))
+    info = ebml.parse_info(head.info) if head else None
+    tracks = mkvblocks.parse_tracks(head.tracks) if head else None
+    if head is None or info is None or tracks is None:
         return None
-    end, segment, scale_ns, tracks, cues_data = head
+    scale_ns = info[0]
     videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     video_track = _track(tracks, videos, video, VIDEO)
     audio_track = _track(tracks, container.streams.audio, audio, AUDIO) if audio is not None else None
-    cues = mkvblocks.parse_cue_clusters(cues_data, video_track.number) if video_track else None
+    cues = ebml.parse_cue_clusters(head.cues, video_track.number) if video_track else None
     if video_track is None or cues is None or (audio is not None and audio_track is None):
         return None
     times = tuple(time * scale_ns / 1e9 for time, _ in cues)
     frame = audio.codec_context.frame_size if audio is not None else 0
     audio_frame = round(Fraction(frame, audio.codec_context.sample_rate) / Fraction(scale_ns, 10**9)) if frame else None
-    positions = tuple(segment + at for _, at in cues)
-    return MatroskaLayout(end, scale_ns, times, positions, video_track, audio_track, audio_frame)
+    positions = tuple(head.segment + at for _, at in cues)
+    return MatroskaLayout(head.end, scale_ns, times, positions, video_track, audio_track, audio_frame)

@@ -23,9 +23,9 @@ from typing import Any, BinaryIO
 
 from streamer.media import bmff
 from streamer.media.hlspackets import EPS_S, Membership, check
-from streamer.media.hlspick import SAME_SAMPLES, Picked, Sample, Window, open_file, read_at
+from streamer.media.hlspick import SAME_SAMPLES, Picked, Sample, Window, open_file
 from streamer.media.hlsplan import SegmentSpan
-from streamer.media.keyframes import MAX_INDEX_BYTES, MAX_TOP_BOXES
+from streamer.media.keyframes import read_moov
 
 FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"  # FFmpeg's demuxer of these
 MAX_SPREAD = 4  # the bytes read for a segment may be this many times its samples' (interleaving), plus 1 MiB
@@ -65,18 +65,6 @@ def _samples(stream: Any, timing: bmff.SampleTiming) -> TrackSamples | None:
         key.append(1 if entry.is_keyframe else 0)
     pts = array("q", (d + o + shift for d, o in zip(dts, offsets))) if offsets else array("q", dts)
     return TrackSamples(Fraction(stream.time_base), pos, size, dts, pts, bytes(key), timing.last_duration)
-
-
-def _moov(file: BinaryIO) -> bytes | None:
-    size, offset = file.seek(0, 2), 0
-    for _ in range(MAX_TOP_BOXES):
-        box = bmff.parse_box_header(read_at(file, offset, 16), 0, size - offset)
-        if box is None:
-            return None
-        if box.type == b"moov":
-            return read_at(file, offset, box.end) if box.end <= MAX_INDEX_BYTES else None
-        offset += box.end
-    return None
 
 
 def _copied_as_is(stream: Any) -> bool:
@@ -160,7 +148,8 @@ def mp4_layout(source: Any, container: Any, video: Any, audio: Any | None) -> Mp
     if container.format.name != FORMAT or not all(_copied_as_is(s) for s in (video, audio) if s is not None):
         return None
     with open_file(source) as file:
-        size, moov = file.seek(0, 2), _moov(file)
+        size = file.seek(0, 2)
+        moov = read_moov(file, size)
     tables = bmff.sample_timing(moov) if moov else None
     if tables is None or video.id not in tables or (audio is not None and audio.id not in tables):
         return None

@@ -65,19 +65,6 @@ def open_file(source: Input) -> Iterator[BinaryIO]:
         yield file
 
 
-def read_at(file: BinaryIO, offset: int, length: int) -> bytes:
-    """Up to ``length`` bytes at ``offset``: fewer only at the end of the file."""
-    file.seek(offset)
-    parts, left = [], length
-    while left > 0:
-        part = file.read(left)
-        if not part:
-            break
-        parts.append(part)
-        left -= len(part)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
 _scratch = threading.local()
 
 

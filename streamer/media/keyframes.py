@@ -42,43 +42,66 @@ class KeyframeIndex:
     start: float = 0.0
 
 
-def _read_at(file: BinaryIO, offset: int, length: int) -> bytes:
-    if length <= 0:
-        return b""
+def read_at(file: BinaryIO, offset: int, length: int) -> bytes:
+    """Up to ``length`` bytes at ``offset``: fewer only at the end of the file."""
     file.seek(offset)
-    return file.read(length)
+    parts, left = [], length
+    while left > 0:
+        part = file.read(left)
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _from_moov(fd: BinaryIO, size: int) -> KeyframeIndex | None:
+def read_moov(file: BinaryIO, size: int) -> bytes | None:
+    """The ``moov`` box of an MP4/MOV file ``size`` bytes long, found among its top-level boxes; ``None`` if
+    there is none, or it is larger than ``MAX_INDEX_BYTES``."""
     offset = 0
     for _ in range(MAX_TOP_BOXES):
-        box = bmff.parse_box_header(_read_at(fd, offset, 16), 0, size - offset)
+        box = bmff.parse_box_header(read_at(file, offset, 16), 0, size - offset)
         if box is None:
             return None
         if box.type == b"moov":
-            if box.end > MAX_INDEX_BYTES:
-                return None
-            tracks = bmff.parse_moov(_read_at(fd, offset, box.end))
-            if not tracks or not tracks[0].times:
-                return None
-            return KeyframeIndex(tuple(map(float, tracks[0].times)), float(tracks[0].duration), "moov")
+            return read_at(file, offset, box.end) if box.end <= MAX_INDEX_BYTES else None
         offset += box.end
         if offset >= size:
             return None
     return None
 
 
+def _from_moov(fd: BinaryIO, size: int) -> KeyframeIndex | None:
+    moov = read_moov(fd, size)
+    tracks = bmff.parse_moov(moov) if moov is not None else None
+    if not tracks or not tracks[0].times:
+        return None
+    return KeyframeIndex(tuple(map(float, tracks[0].times)), float(tracks[0].duration), "moov")
+
+
+@dataclass(frozen=True)
+class MatroskaHead:
+    """What a Matroska file's SeekHead points at, read whole (``b""`` where an element could not be read)."""
+
+    segment: int  # where the Segment's payload starts: positions count from here
+    end: int  # where the Segment ends, or the file
+    info: bytes
+    tracks: bytes
+    cues: bytes
+
+
 def _element(fd: BinaryIO, position: int, limit: int) -> bytes:
     """The whole element at ``position``: its header first, then the rest."""
-    head = _read_at(fd, position, 16)
+    head = read_at(fd, position, 16)
     element = ebml.parse_element_header(head, 0, 1 << 62)
     if element is None or element.end > min(MAX_INDEX_BYTES, limit - position):
         return b""
-    return _read_at(fd, position, element.end)
+    return read_at(fd, position, element.end)
 
 
-def _from_cues(fd: BinaryIO, size: int) -> KeyframeIndex | None:
-    head = _read_at(fd, 0, HEAD_BYTES)
+def read_matroska_head(fd: BinaryIO, size: int) -> MatroskaHead | None:
+    """The Info, Tracks and Cues elements of a Matroska file ``size`` bytes long, through its SeekHead."""
+    head = read_at(fd, 0, HEAD_BYTES)
     start = ebml.parse_segment_start(head)
     if start is None:
         return None
@@ -89,11 +112,17 @@ def _from_cues(fd: BinaryIO, size: int) -> KeyframeIndex | None:
     seeks = ebml.parse_seek_head(head[first.start : first.end])
     if not seeks or not {ebml.INFO, ebml.TRACKS, ebml.CUES} <= seeks.keys():
         return None
-    info = ebml.parse_info(_element(fd, segment + seeks[ebml.INFO], size))
-    tracks = ebml.parse_video_tracks(_element(fd, segment + seeks[ebml.TRACKS], size))
-    if info is None or not tracks or info[1] is None:
+    info, tracks, cues = (_element(fd, segment + seeks[ident], size) for ident in (ebml.INFO, ebml.TRACKS, ebml.CUES))
+    return MatroskaHead(segment, min(size, start[1]) if start[1] >= 0 else size, info, tracks, cues)
+
+
+def _from_cues(fd: BinaryIO, size: int) -> KeyframeIndex | None:
+    head = read_matroska_head(fd, size)
+    info = ebml.parse_info(head.info) if head else None
+    tracks = ebml.parse_video_tracks(head.tracks) if head else None
+    if head is None or info is None or not tracks or info[1] is None:
         return None
-    times = ebml.parse_cues(_element(fd, segment + seeks[ebml.CUES], size), tracks[0], info[0])
+    times = ebml.parse_cues(head.cues, tracks[0], info[0])
     if times is None:
         return None
     return KeyframeIndex(tuple(map(float, times)), float(info[1]), "cues")
@@ -138,7 +167,7 @@ def read_keyframes(source: str | os.PathLike[str] | BinaryIO) -> KeyframeIndex |
 
 def _read_index(file: BinaryIO) -> KeyframeIndex | None:
     size = file.seek(0, os.SEEK_END)
-    magic = _read_at(file, 0, 12)
+    magic = read_at(file, 0, 12)
     if magic.startswith(EBML_MAGIC):
         return _from_cues(file, size)
     if magic[4:8] in (b"ftyp", b"moov", b"free", b"wide", b"mdat", b"skip"):

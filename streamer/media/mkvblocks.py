@@ -1,4 +1,4 @@
-"""Matroska tracks, cue positions and the frames of a Cluster: bytes in, values out, no I/O.
+"""Matroska tracks and the frames of a Cluster: bytes in, values out, no I/O.
 
 Rule: a frame is a ``SimpleBlock``, or the ``Block`` of a ``BlockGroup``, of one track; its
 time is the Cluster's ``Timestamp`` plus the block's signed 16-bit offset, in TimestampScale
@@ -17,14 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from streamer.media.ebml import CUE_POINT, CUE_TIME, CUE_TRACK, CUE_TRACK_POSITIONS, CUES, TRACK_ENTRY, TRACK_NUMBER
+from streamer.media.ebml import TRACK_ENTRY, TRACK_NUMBER
 from streamer.media.ebml import DEFAULT_SCALE_NS, TRACK_TYPE, TRACKS, UNKNOWN, Element, _children, _top, _uint
 from streamer.media.ebml import parse_element_header, read_vint
 
 CLUSTER, CLUSTER_TIMESTAMP = 0x1F43B675, 0xE7
 SIMPLE_BLOCK, BLOCK_GROUP, BLOCK, BLOCK_DURATION, REFERENCE_BLOCK = 0xA3, 0xA0, 0xA1, 0x9B, 0xFB
 CODEC_ID, DEFAULT_DURATION, CONTENT_ENCODINGS, CODEC_DELAY = 0x86, 0x23E383, 0x6D80, 0x56AA
-CUE_CLUSTER_POSITION = 0xF1
 KEYFRAME, LACING = 0x80, 0x06
 XIPH, FIXED, EBML = 1, 2, 3  # the lacing bits, shifted
 
@@ -67,28 +66,6 @@ def parse_tracks(data: bytes) -> dict[int, Track] | None:
         delay = _uint(data, fields[CODEC_DELAY]) if CODEC_DELAY in fields else 0
         tracks[number] = Track(number, kind, codec, default or None, CONTENT_ENCODINGS in fields, delay or 0)
     return tracks
-
-
-def parse_cue_clusters(data: bytes, track: int) -> tuple[tuple[int, int], ...] | None:
-    """(CueTime in ticks, CueClusterPosition from the Segment's payload) of ``track``'s cue points, by time;
-    ``None`` if malformed or none."""
-    top = _top(data, CUES)
-    points = _children(data, top) if top else None
-    if points is None:
-        return None
-    found = set()
-    for point in points:
-        fields = _children(data, point) if point.id == CUE_POINT else []
-        if fields is None:
-            return None
-        time = next((_uint(data, e) for e in fields if e.id == CUE_TIME), None)
-        for positions in (e for e in fields if e.id == CUE_TRACK_POSITIONS):
-            entry = {c.id: c for c in _children(data, positions) or []}
-            if CUE_TRACK in entry and CUE_CLUSTER_POSITION in entry and _uint(data, entry[CUE_TRACK]) == track:
-                position = _uint(data, entry[CUE_CLUSTER_POSITION])
-                if time is not None and position is not None:
-                    found.add((time, position))
-    return tuple(sorted(found)) or None
 
 
 def parse_cluster_header(data: bytes, start: int = 0) -> Element | None:

@@ -183,7 +183,7 @@ class HlsFiles:
         At most ``MUXING`` threads do this at once; 503 if none is free by ``deadline``. A segment
         stops between packets once ``stop`` is set (its client left).
         """
-        if not self.muxing.acquire(timeout=max(0.0, min(deadline - time.monotonic(), threading.TIMEOUT_MAX))):
+        if not _acquired(self.muxing, deadline):
             raise HTTPException(503, f"{BUSY} (not made within {SEGMENT_DEADLINE_S:g} s)", retry_after())
         try:
             return self._make(opened, resource, deadline, stop)
@@ -330,12 +330,17 @@ HLS_RESPONSES = {
 }
 
 
+def _acquired(lock: threading.Semaphore, deadline: float) -> bool:
+    """Whether ``lock`` was taken by ``deadline`` (``time.monotonic()``)."""
+    return lock.acquire(timeout=max(0.0, min(deadline - time.monotonic(), threading.TIMEOUT_MAX)))
+
+
 @contextmanager
 def _turn(lock: threading.Semaphore, deadline: float) -> Iterator[None]:
     """``lock`` held, if it is free by ``deadline``; else ``SegmentTimeout``."""
     from streamer.media.hlspackets import SegmentTimeout
 
-    if not lock.acquire(timeout=max(0.0, min(deadline - time.monotonic(), threading.TIMEOUT_MAX))):
+    if not _acquired(lock, deadline):
         raise SegmentTimeout("no turn to cut the segment in time")
     try:
         yield
